@@ -1,0 +1,1002 @@
+#include "src/sn/worker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "io/sock.h"
+#include "src/common/clock.h"
+#include "src/common/log.h"
+
+#define BGID 0
+
+/* ---- small pools ------------------------------------------------------ */
+
+static struct send_ctx *send_get(struct worker *w, uint32_t *idx)
+{
+	struct send_ctx *s;
+
+	if (!w->send_free)
+		return NULL;
+	*idx = w->send_free - 1;
+	s = &w->sends[*idx];
+	w->send_free = s->next_free;
+	w->sends_inflight++;
+	return s;
+}
+
+static void send_put(struct worker *w, uint32_t idx)
+{
+	w->sends[idx].next_free = w->send_free;
+	w->send_free = idx + 1;
+	w->sends_inflight--;
+}
+
+uint8_t *worker_tx_get(struct worker *w, uint32_t *slot)
+{
+	if (!w->tx_free)
+		return NULL;
+	*slot = w->tx_free - 1;
+	w->tx_free = w->tx_next[*slot];
+	return w->tx + (size_t)*slot * WORKER_TX_SLOT;
+}
+
+static void conn_maybe_resume(struct worker *w, struct conn *c);
+static void conn_maybe_free(struct worker *w, struct conn *c);
+
+void worker_ref_release(struct worker *w, struct buf_ref ref)
+{
+	switch (ref.kind) {
+	case REF_RXBUF:
+		bufring_recycle(&w->br, (uint16_t)ref.id);
+		w->recycled++;
+		break;
+	case REF_TX:
+		w->tx_next[ref.id] = w->tx_free;
+		w->tx_free = ref.id + 1;
+		break;
+	case REF_CONN_RX: {
+		struct conn *c = &w->conns[ref.id];
+
+		c->rx_refs--;
+		if (c->state == CONN_OPEN)
+			conn_maybe_resume(w, c);
+		else
+			conn_maybe_free(w, c);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+/* ---- sends ------------------------------------------------------------ */
+
+static void set_pktinfo(struct send_ctx *s, const union addr *from)
+{
+	struct cmsghdr *cm;
+
+	s->mh.msg_control = s->cmsg;
+	if (from->sa.sa_family == AF_INET6) {
+		struct in6_pktinfo pi = { .ipi6_addr = from->v6.sin6_addr };
+
+		s->mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+		cm = CMSG_FIRSTHDR(&s->mh);
+		cm->cmsg_level = IPPROTO_IPV6;
+		cm->cmsg_type = IPV6_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+	} else {
+		struct in_pktinfo pi = { .ipi_spec_dst = from->v4.sin_addr };
+
+		s->mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+		cm = CMSG_FIRSTHDR(&s->mh);
+		cm->cmsg_level = IPPROTO_IP;
+		cm->cmsg_type = IP_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+	}
+}
+
+int worker_send_udp(struct worker *w, int fd, const uint8_t *ptr, uint32_t len,
+		    const union addr *dst, const union addr *from, struct buf_ref ref)
+{
+	struct io_uring_sqe *sqe;
+	struct send_ctx *s;
+	uint32_t idx;
+
+	s = send_get(w, &idx);
+	if (!s) {
+		worker_ref_release(w, ref);
+		metrics_inc(w->m, M_DROP_SEND_FAILED);
+		return -ENOBUFS;
+	}
+	sqe = uring_sqe(&w->ring);
+	if (!sqe) {
+		send_put(w, idx);
+		worker_ref_release(w, ref);
+		metrics_inc(w->m, M_DROP_SEND_FAILED);
+		return -EBUSY;
+	}
+	s->dst = *dst;
+	s->iov.iov_base = (void *)ptr;
+	s->iov.iov_len = len;
+	memset(&s->mh, 0, sizeof(s->mh));
+	s->mh.msg_name = &s->dst;
+	s->mh.msg_namelen = addr_len(dst);
+	s->mh.msg_iov = &s->iov;
+	s->mh.msg_iovlen = 1;
+	if (from && from->sa.sa_family == dst->sa.sa_family)
+		set_pktinfo(s, from);
+	s->ref = ref;
+	s->len = len;
+	io_uring_prep_sendmsg(sqe, fd, &s->mh, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, URING_UD(OP_SEND, 0, idx));
+	return 0;
+}
+
+static void on_send(struct worker *w, struct io_uring_cqe *cqe)
+{
+	uint32_t idx = uring_ud_idx(cqe->user_data);
+	struct send_ctx *s;
+
+	if (idx >= w->n_sends)
+		return;
+	s = &w->sends[idx];
+	if (cqe->res < 0) {
+		metrics_inc(w->m, M_SEND_ERRORS);
+		log_debug("worker %d: send: %s", w->id, strerror(-cqe->res));
+	} else {
+		metrics_inc(w->m, M_TX_PACKETS);
+		metrics_add(w->m, M_TX_BYTES, (uint64_t)cqe->res);
+	}
+	worker_ref_release(w, s->ref);
+	send_put(w, idx);
+}
+
+/* ---- TCP output queue ------------------------------------------------- */
+
+static void conn_send_next(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+	struct tcp_item *it;
+
+	if (c->sending || !c->q_len || c->state != CONN_OPEN)
+		return;
+	sqe = uring_sqe(&w->ring);
+	if (!sqe)
+		return;
+	it = &c->q[c->q_head];
+	io_uring_prep_send(sqe, c->fd, it->ptr + c->q_off, it->len - c->q_off, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, URING_UD(OP_TCP_SEND, c->gen, worker_conn_index(w, c)));
+	c->sending = true;
+}
+
+int worker_send_tcp(struct worker *w, struct conn *c, const uint8_t *ptr, uint32_t len,
+		    struct buf_ref ref)
+{
+	struct tcp_item *it;
+
+	if (c->state != CONN_OPEN || c->q_len == WORKER_CONN_TXQ) {
+		worker_ref_release(w, ref);
+		metrics_inc(w->m, M_DROP_TCP_QUEUE_FULL);
+		return -ENOBUFS;
+	}
+	it = &c->q[(c->q_head + c->q_len) % WORKER_CONN_TXQ];
+	it->ptr = ptr;
+	it->len = len;
+	it->ref = ref;
+	c->q_len++;
+	conn_send_next(w, c);
+	return 0;
+}
+
+/* Drops queued items; the head stays while its send is in flight (the
+ * kernel still reads it) and is released by that send's completion. */
+static void conn_queue_flush(struct worker *w, struct conn *c)
+{
+	uint16_t keep = c->sending ? 1 : 0;
+
+	while (c->q_len > keep) {
+		uint16_t last = (uint16_t)((c->q_head + c->q_len - 1) % WORKER_CONN_TXQ);
+
+		worker_ref_release(w, c->q[last].ref);
+		c->q_len--;
+	}
+	if (!keep)
+		c->q_off = 0;
+}
+
+static void on_tcp_send(struct worker *w, struct io_uring_cqe *cqe)
+{
+	uint32_t idx = uring_ud_idx(cqe->user_data);
+	struct conn *c;
+	struct tcp_item *it;
+
+	if (idx >= w->n_conns)
+		return;
+	c = &w->conns[idx];
+	if (c->state == CONN_FREE || (c->gen & 0xffffffu) != uring_ud_gen(cqe->user_data))
+		return;
+	c->sending = false;
+	if (c->state != CONN_OPEN || cqe->res <= 0) {
+		if (cqe->res < 0 && cqe->res != -ECANCELED && c->state == CONN_OPEN)
+			metrics_inc(w->m, M_SEND_ERRORS);
+		conn_queue_flush(w, c);
+		if (c->state == CONN_OPEN)
+			worker_conn_close(w, c);
+		else
+			conn_maybe_free(w, c);
+		return;
+	}
+	it = &c->q[c->q_head];
+	c->q_off += (uint32_t)cqe->res;
+	metrics_add(w->m, M_TX_BYTES, (uint64_t)cqe->res);
+	if (c->q_off >= it->len) {
+		metrics_inc(w->m, M_TX_PACKETS);
+		c->q_off = 0;
+		c->q_head = (uint16_t)((c->q_head + 1) % WORKER_CONN_TXQ);
+		c->q_len--;
+		worker_ref_release(w, it->ref);
+	}
+	conn_send_next(w, c);
+}
+
+/* ---- receives --------------------------------------------------------- */
+
+static void arm_recvmsg(struct worker *w, int fd, struct msghdr *mh, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
+
+	if (!sqe)
+		return;
+	io_uring_prep_recvmsg_multishot(sqe, fd, mh, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	io_uring_sqe_set_data64(sqe, ud);
+}
+
+/* The relay sockets share one recvmsg layout: no control data is asked
+ * for, but the space is reserved so every payload has the same headroom. */
+static struct msghdr relay_mh = {
+	.msg_namelen = sizeof(struct sockaddr_in6),
+	.msg_controllen = WORKER_CMSG_SPACE,
+};
+
+void worker_arm_relay(struct worker *w, struct alloc *a)
+{
+	arm_recvmsg(w, a->relay_fd, &relay_mh,
+		    URING_UD(OP_RECV_RELAY, a->gen, alloc_index(&w->allocs, a)));
+	a->recv_armed = true;
+	a->starved = false;
+}
+
+static void arm_listener_udp(struct worker *w, int i)
+{
+	struct listener *l = &w->lst[i];
+
+	arm_recvmsg(w, l->udp_fd, &l->mh, URING_UD(OP_RECV_UDP, 0, i));
+	l->udp_armed = true;
+	l->udp_starved = false;
+}
+
+/* Reads the local address the datagram was sent to from IP(V6)_PKTINFO. */
+static void read_pktinfo(struct io_uring_recvmsg_out *out, struct msghdr *mh,
+			 const struct listener *l, union addr *local)
+{
+	struct cmsghdr *cm;
+
+	*local = l->addr;
+	if (!l->wildcard)
+		return;
+	for (cm = io_uring_recvmsg_cmsg_firsthdr(out, mh); cm;
+	     cm = io_uring_recvmsg_cmsg_nexthdr(out, mh, cm)) {
+		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			local->v4.sin_addr = pi.ipi_addr;
+		} else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			local->v6.sin6_addr = pi.ipi6_addr;
+		}
+	}
+}
+
+/* Common part of both multishot receives: returns the payload of a good
+ * datagram and its source, or NULL after recycling the buffer. */
+static uint8_t *take_datagram(struct worker *w, struct io_uring_cqe *cqe, struct msghdr *mh,
+			      uint16_t *bid, uint32_t *len, union addr *src,
+			      struct io_uring_recvmsg_out **outp)
+{
+	struct io_uring_recvmsg_out *out;
+	uint8_t *buf;
+
+	if (!(cqe->flags & IORING_CQE_F_BUFFER))
+		return NULL;
+	*bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+	buf = bufring_buf(&w->br, *bid);
+	metrics_inc(w->m, M_RX_PACKETS);
+	out = io_uring_recvmsg_validate(buf, cqe->res, mh);
+	if (!out || addr_from_sockaddr(io_uring_recvmsg_name(out), out->namelen, src)) {
+		metrics_inc(w->m, M_DROP_TRUNCATED);
+		goto drop;
+	}
+	if (out->flags & MSG_TRUNC) {
+		metrics_inc(w->m, M_DROP_TRUNCATED);
+		goto drop;
+	}
+	*len = io_uring_recvmsg_payload_length(out, cqe->res, mh);
+	metrics_add(w->m, M_RX_BYTES, *len);
+	*outp = out;
+	return io_uring_recvmsg_payload(out, mh);
+drop:
+	bufring_recycle(&w->br, *bid);
+	w->recycled++;
+	return NULL;
+}
+
+static void on_recv_udp(struct worker *w, struct io_uring_cqe *cqe)
+{
+	uint32_t i = uring_ud_idx(cqe->user_data);
+	struct io_uring_recvmsg_out *out;
+	struct client_ctx ctx;
+	struct listener *l;
+	uint16_t bid;
+	uint32_t len;
+	uint8_t *p;
+
+	if (i >= (uint32_t)w->n_lst)
+		return;
+	l = &w->lst[i];
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		l->udp_armed = false;
+	if (cqe->res < 0) {
+		if (cqe->res == -ENOBUFS) {
+			metrics_inc(w->m, M_DROP_NO_BUFFERS);
+			l->udp_starved = true;
+		} else if (cqe->res != -ECANCELED) {
+			log_warn("worker %d: receive on listener: %s", w->id, strerror(-cqe->res));
+		}
+	} else {
+		memset(&ctx, 0, sizeof(ctx));
+		p = take_datagram(w, cqe, &l->mh, &bid, &len, &ctx.src, &out);
+		if (p) {
+			read_pktinfo(out, &l->mh, l, &ctx.local);
+			ctx.transport = IPPROTO_UDP;
+			ctx.via = i;
+			ctx.ref = (struct buf_ref){ .kind = REF_RXBUF, .id = bid };
+			relay_from_client(w, &ctx, p, len);
+		}
+	}
+	if (!l->udp_armed && !l->udp_starved && !w->draining && l->udp_fd >= 0) {
+		metrics_inc(w->m, M_RECV_REARMS);
+		arm_listener_udp(w, (int)i);
+	}
+}
+
+static void alloc_finish_close(struct worker *w, struct alloc *a)
+{
+	if (a->relay_fd >= 0)
+		close(a->relay_fd);
+	a->relay_fd = -1;
+	alloc_release(&w->allocs, a);
+	metrics_set(w->m, M_ALLOCS_ACTIVE, w->allocs.n_used);
+}
+
+static void on_recv_relay(struct worker *w, struct io_uring_cqe *cqe)
+{
+	struct alloc *a = alloc_at(&w->allocs, uring_ud_idx(cqe->user_data),
+				   uring_ud_gen(cqe->user_data));
+	struct io_uring_recvmsg_out *out;
+	union addr peer;
+	uint16_t bid;
+	uint32_t len;
+	uint8_t *p;
+
+	if (!a) {
+		/* The slot was recycled under a late completion: give the
+		 * buffer back, nothing else refers to it. */
+		if (cqe->res >= 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
+			bufring_recycle(&w->br, (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
+			w->recycled++;
+		}
+		return;
+	}
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		a->recv_armed = false;
+	if (cqe->res < 0) {
+		if (cqe->res == -ENOBUFS && a->state == ALLOC_ACTIVE) {
+			metrics_inc(w->m, M_DROP_NO_BUFFERS);
+			a->starved = true;
+			w->n_starved++;
+		}
+	} else {
+		p = take_datagram(w, cqe, &relay_mh, &bid, &len, &peer, &out);
+		if (p) {
+			if (a->state == ALLOC_ACTIVE) {
+				relay_from_peer(w, a, bid, p, len, &peer);
+			} else {
+				bufring_recycle(&w->br, bid);
+				w->recycled++;
+			}
+		}
+	}
+	if (a->recv_armed)
+		return;
+	if (a->state == ALLOC_CLOSING)
+		alloc_finish_close(w, a);
+	else if (!a->starved) {
+		metrics_inc(w->m, M_RECV_REARMS);
+		worker_arm_relay(w, a);
+	}
+}
+
+/* Relay sockets whose receive stopped on -ENOBUFS are re-armed once
+ * buffers came back this turn; scanning is bounded by the number of
+ * starved sockets found. */
+static void rearm_starved(struct worker *w)
+{
+	for (int i = 0; i < w->n_lst; i++)
+		if (w->lst[i].udp_starved && !w->draining)
+			arm_listener_udp(w, i);
+	if (!w->n_starved)
+		return;
+	for (uint32_t i = 0; i < w->allocs.n_used && w->n_starved; i++) {
+		struct alloc *a = &w->allocs.slots[w->allocs.live[i]];
+
+		if (a->starved) {
+			w->n_starved--;
+			a->starved = false;
+			if (a->state == ALLOC_ACTIVE && !a->recv_armed)
+				worker_arm_relay(w, a);
+		}
+	}
+}
+
+void worker_alloc_end(struct worker *w, struct alloc *a)
+{
+	struct io_uring_sqe *sqe;
+
+	if (a->state != ALLOC_ACTIVE)
+		return;
+	alloc_unlink(&w->allocs, a);
+	auth_quota_give(w->sn->auth, a->user_id);
+	metrics_inc(w->m, M_ALLOCS_ENDED);
+	if (a->starved) {
+		a->starved = false;
+		w->n_starved--;
+	}
+	if (a->transport == IPPROTO_TCP && a->via < w->n_conns)
+		w->conns[a->via].alloc = 0;
+	if (!a->recv_armed) {
+		alloc_finish_close(w, a);
+		return;
+	}
+	/* The multishot receive holds the socket; cancel it and close when
+	 * its last completion (without F_MORE) arrives. */
+	sqe = uring_sqe(&w->ring);
+	if (sqe) {
+		io_uring_prep_cancel64(sqe, URING_UD(OP_RECV_RELAY, a->gen, alloc_index(&w->allocs, a)), 0);
+		io_uring_sqe_set_data64(sqe, URING_UD(OP_IGNORE, 0, 0));
+	}
+}
+
+/* ---- TCP connections --------------------------------------------------- */
+
+static void conn_arm_recv(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->recv_armed || c->state != CONN_OPEN)
+		return;
+	sqe = uring_sqe(&w->ring);
+	if (!sqe)
+		return;
+	io_uring_prep_recv(sqe, c->fd, c->rx + c->rx_len, WORKER_CONN_RX - c->rx_len, 0);
+	io_uring_sqe_set_data64(sqe, URING_UD(OP_TCP_RECV, c->gen, worker_conn_index(w, c)));
+	c->recv_armed = true;
+}
+
+/* Once no send reads the receive area any more, move the partial frame
+ * (if any) to the front and read on. */
+static void conn_maybe_resume(struct worker *w, struct conn *c)
+{
+	if (c->rx_refs || c->recv_armed)
+		return;
+	if (c->rx_done) {
+		memmove(c->rx, c->rx + c->rx_done, c->rx_len - c->rx_done);
+		c->rx_len -= c->rx_done;
+		c->rx_done = 0;
+	}
+	conn_arm_recv(w, c);
+}
+
+static void conn_maybe_free(struct worker *w, struct conn *c)
+{
+	if (c->state != CONN_CLOSING || c->rx_refs || c->recv_armed || c->sending)
+		return;
+	close(c->fd);
+	c->fd = -1;
+	c->state = CONN_FREE;
+	c->gen++;
+	c->next_free = w->conn_free;
+	w->conn_free = worker_conn_index(w, c) + 1;
+	w->conns_open--;
+	atomic_fetch_sub_explicit(&w->sn->tcp_open, 1, memory_order_relaxed);
+	metrics_inc(w->m, M_TCP_CLOSED);
+	metrics_set(w->m, M_TCP_ACTIVE, w->conns_open);
+}
+
+void worker_conn_close(struct worker *w, struct conn *c)
+{
+	if (c->state != CONN_OPEN)
+		return;
+	c->state = CONN_CLOSING;
+	if (c->alloc) {
+		struct alloc *a = &w->allocs.slots[c->alloc - 1];
+
+		c->alloc = 0;
+		worker_alloc_end(w, a);
+	}
+	conn_queue_flush(w, c);
+	/* shutdown wakes a receive or send in flight (they complete with 0 or
+	 * an error), after which the slot is freed. */
+	shutdown(c->fd, SHUT_RDWR);
+	conn_maybe_free(w, c);
+}
+
+static void on_accept(struct worker *w, struct io_uring_cqe *cqe)
+{
+	uint32_t i = uring_ud_idx(cqe->user_data);
+	struct listener *l;
+	struct conn *c;
+	int fd = cqe->res;
+
+	if (i >= (uint32_t)w->n_lst)
+		return;
+	l = &w->lst[i];
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		l->tcp_armed = false;
+	if (fd >= 0) {
+		if (w->draining || (!w->conn_free && w->conn_fresh == w->n_conns) ||
+		    atomic_fetch_add_explicit(&w->sn->tcp_open, 1, memory_order_relaxed) >=
+			    w->sn->cfg->max_tcp) {
+			if (!w->draining && (w->conn_free || w->conn_fresh < w->n_conns))
+				atomic_fetch_sub_explicit(&w->sn->tcp_open, 1, memory_order_relaxed);
+			close(fd);
+			metrics_inc(w->m, M_TCP_CLOSED);
+		} else {
+			struct sockaddr_storage ss;
+			socklen_t sl = sizeof(ss);
+
+			if (w->conn_free) {
+				c = &w->conns[w->conn_free - 1];
+				w->conn_free = c->next_free;
+			} else {
+				/* Never-used slots are handed out in order, so the
+				 * pool's memory is touched only as far as it is used. */
+				c = &w->conns[w->conn_fresh];
+				c->rx = w->conn_rx + (size_t)w->conn_fresh++ * WORKER_CONN_RX;
+			}
+			c->fd = fd;
+			c->state = CONN_OPEN;
+			c->listener = (uint16_t)i;
+			c->rx_len = c->rx_done = c->rx_refs = 0;
+			c->alloc = 0;
+			c->q_head = c->q_len = 0;
+			c->q_off = 0;
+			c->sending = c->recv_armed = false;
+			c->last_rx_ms = w->now_ms;
+			if (getpeername(fd, (struct sockaddr *)&ss, &sl) ||
+			    addr_from_sockaddr((struct sockaddr *)&ss, sl, &c->client) ||
+			    sock_local_addr(fd, &c->local))
+				memset(&c->client, 0, sizeof(c->client));
+			sock_tcp_nodelay(fd);
+			w->conns_open++;
+			metrics_inc(w->m, M_TCP_ACCEPTED);
+			metrics_set(w->m, M_TCP_ACTIVE, w->conns_open);
+			conn_arm_recv(w, c);
+		}
+	} else if (fd != -ECANCELED) {
+		log_warn("worker %d: accept: %s", w->id, strerror(-fd));
+	}
+	if (!l->tcp_armed && !w->draining && l->tcp_fd >= 0) {
+		struct io_uring_sqe *sqe = uring_sqe(&w->ring);
+
+		if (sqe) {
+			io_uring_prep_multishot_accept(sqe, l->tcp_fd, NULL, NULL, SOCK_CLOEXEC);
+			io_uring_sqe_set_data64(sqe, URING_UD(OP_ACCEPT, 0, i));
+			l->tcp_armed = true;
+		}
+	}
+}
+
+/* Splits the receive area into frames (RFC 8656 §12.5: STUN messages and
+ * ChannelData padded to 4 bytes) and hands each to the relay in place. */
+static void conn_parse(struct worker *w, struct conn *c)
+{
+	uint32_t idx = worker_conn_index(w, c);
+
+	while (c->state == CONN_OPEN && c->rx_len - c->rx_done >= 4) {
+		uint8_t *p = c->rx + c->rx_done;
+		uint32_t avail = c->rx_len - c->rx_done;
+		int flen = stun_frame_len(p, avail);
+		struct client_ctx ctx;
+
+		if (flen < 0 || flen > WORKER_CONN_RX) {
+			metrics_inc(w->m, M_DROP_TCP_FRAMING);
+			worker_conn_close(w, c);
+			return;
+		}
+		if (flen == 0 || (uint32_t)flen > avail)
+			break;
+		c->rx_done += (uint32_t)flen;
+		metrics_inc(w->m, M_RX_PACKETS);
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.transport = IPPROTO_TCP;
+		ctx.via = idx;
+		ctx.conn = c;
+		ctx.src = c->client;
+		ctx.local = c->local;
+		ctx.ref = (struct buf_ref){ .kind = REF_CONN_RX, .id = idx };
+		c->rx_refs++;
+		relay_from_client(w, &ctx, p, (uint32_t)flen);
+	}
+}
+
+static void on_tcp_recv(struct worker *w, struct io_uring_cqe *cqe)
+{
+	uint32_t idx = uring_ud_idx(cqe->user_data);
+	struct conn *c;
+
+	if (idx >= w->n_conns)
+		return;
+	c = &w->conns[idx];
+	if (c->state == CONN_FREE || (c->gen & 0xffffffu) != uring_ud_gen(cqe->user_data))
+		return;
+	c->recv_armed = false;
+	if (c->state != CONN_OPEN) {
+		conn_maybe_free(w, c);
+		return;
+	}
+	if (cqe->res <= 0) {
+		worker_conn_close(w, c);
+		return;
+	}
+	c->rx_len += (uint32_t)cqe->res;
+	c->last_rx_ms = w->now_ms;
+	metrics_add(w->m, M_RX_BYTES, (uint64_t)cqe->res);
+	/* Hold a reference across parsing so a send that completes inline
+	 * cannot resume the connection while frames are still being read. */
+	c->rx_refs++;
+	conn_parse(w, c);
+	c->rx_refs--;
+	if (c->state == CONN_OPEN) {
+		if (c->rx_len == WORKER_CONN_RX && c->rx_done == 0) {
+			/* A frame larger than the receive area cannot complete. */
+			metrics_inc(w->m, M_DROP_TCP_FRAMING);
+			worker_conn_close(w, c);
+			return;
+		}
+		conn_maybe_resume(w, c);
+	} else {
+		conn_maybe_free(w, c);
+	}
+}
+
+/* ---- timers and drain -------------------------------------------------- */
+
+static void arm_timer(struct worker *w)
+{
+	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
+
+	if (!sqe)
+		return;
+	w->tick.tv_sec = 0;
+	w->tick.tv_nsec = WORKER_TICK_MS * 1000000LL;
+	io_uring_prep_timeout(sqe, &w->tick, 0, 0);
+	io_uring_sqe_set_data64(sqe, URING_UD(OP_TIMER, 0, 0));
+}
+
+/* Sweeps a tenth of the allocations in use per tick (each of them once a
+ * second): expired allocations end, stale permissions and channels go.
+ * Walks the dense live array, so an idle worker costs nothing. Ending an
+ * allocation swap-removes it, which can skip one entry until next round. */
+static void expire_sweep(struct worker *w)
+{
+	struct alloc_table *t = &w->allocs;
+	uint32_t n = t->n_used / 10 + 1;
+
+	for (uint32_t k = 0; k < n && t->n_used; k++) {
+		struct alloc *a;
+
+		if (w->expire_cursor >= t->n_used)
+			w->expire_cursor = 0;
+		a = &t->slots[t->live[w->expire_cursor++]];
+		if (a->state != ALLOC_ACTIVE)
+			continue;
+		if (a->expires_ms <= w->now_ms) {
+			log_debug("worker %d: allocation expired", w->id);
+			worker_alloc_end(w, a);
+		} else {
+			alloc_prune(a, w->now_ms);
+		}
+	}
+	if (!w->conns_open)
+		return;
+	/* TCP clients without an allocation must not idle forever: a tenth of
+	 * the connection slots per tick. */
+	n = w->conn_fresh / 10 + 1;
+	for (uint32_t k = 0; k < n; k++) {
+		struct conn *c = &w->conns[w->idle_cursor];
+
+		w->idle_cursor = (w->idle_cursor + 1) % w->conn_fresh;
+		if (c->state == CONN_OPEN && !c->alloc &&
+		    w->now_ms - c->last_rx_ms > (uint64_t)w->sn->cfg->tcp_idle_s * 1000u)
+			worker_conn_close(w, c);
+	}
+}
+
+static void start_drain(struct worker *w)
+{
+	struct io_uring_sqe *sqe;
+
+	if (w->draining)
+		return;
+	w->draining = true;
+	w->drain_deadline_ms = w->now_ms + 2000;
+	for (int i = 0; i < w->n_lst; i++) {
+		struct listener *l = &w->lst[i];
+		int fds[2] = { l->udp_fd, l->tcp_fd };
+
+		for (int k = 0; k < 2; k++) {
+			if (fds[k] < 0)
+				continue;
+			sqe = uring_sqe(&w->ring);
+			if (sqe) {
+				io_uring_prep_cancel_fd(sqe, fds[k], IORING_ASYNC_CANCEL_ALL);
+				io_uring_sqe_set_data64(sqe, URING_UD(OP_IGNORE, 0, 0));
+			}
+		}
+	}
+	/* Ending swap-removes from live only when the slot is released, so
+	 * walk a snapshot of the count backwards. */
+	for (uint32_t i = w->allocs.n_used; i-- > 0;)
+		if (i < w->allocs.n_used && w->allocs.slots[w->allocs.live[i]].state == ALLOC_ACTIVE)
+			worker_alloc_end(w, &w->allocs.slots[w->allocs.live[i]]);
+	for (uint32_t i = 0; i < w->conn_fresh; i++)
+		if (w->conns[i].state == CONN_OPEN)
+			worker_conn_close(w, &w->conns[i]);
+}
+
+static bool drained(const struct worker *w)
+{
+	return w->allocs.n_used == 0 && w->conns_open == 0 && w->sends_inflight == 0;
+}
+
+static void on_cqe(struct worker *w, struct io_uring_cqe *cqe)
+{
+	switch (uring_ud_op(cqe->user_data)) {
+	case OP_RECV_UDP:
+		on_recv_udp(w, cqe);
+		break;
+	case OP_RECV_RELAY:
+		on_recv_relay(w, cqe);
+		break;
+	case OP_SEND:
+		on_send(w, cqe);
+		break;
+	case OP_ACCEPT:
+		on_accept(w, cqe);
+		break;
+	case OP_TCP_RECV:
+		on_tcp_recv(w, cqe);
+		break;
+	case OP_TCP_SEND:
+		on_tcp_send(w, cqe);
+		break;
+	case OP_TIMER:
+		w->now_s = clock_real_s();
+		expire_sweep(w);
+		metrics_set(w->m, M_BUFS_HELD, w->sends_inflight);
+		if (!w->stop)
+			arm_timer(w);
+		break;
+	case OP_MSG:
+		if (uring_ud_idx(cqe->user_data) == WORKER_MSG_DRAIN)
+			start_drain(w);
+		break;
+	default:
+		break;
+	}
+}
+
+static void run(struct worker *w)
+{
+	while (!w->stop) {
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+		int ret = io_uring_submit_and_wait(&w->ring, 1);
+
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
+			log_error("worker %d: io_uring_submit_and_wait: %s", w->id, strerror(-ret));
+			break;
+		}
+		w->now_ms = clock_mono_ms();
+		w->recycled = 0;
+		io_uring_for_each_cqe(&w->ring, head, cqe) {
+			on_cqe(w, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&w->ring, n);
+		bufring_publish(&w->br);
+		if (w->recycled)
+			rearm_starved(w);
+		if (w->draining && (drained(w) || w->now_ms >= w->drain_deadline_ms))
+			w->stop = true;
+	}
+}
+
+/* ---- set-up and tear-down ---------------------------------------------- */
+
+static int open_listeners(struct worker *w)
+{
+	const struct sn_config *cfg = w->sn->cfg;
+
+	for (int i = 0; i < cfg->n_listen; i++) {
+		struct listener *l = &w->lst[i];
+
+		l->addr = cfg->listen[i];
+		l->wildcard = addr_is_any(&l->addr);
+		l->tcp_fd = -1;
+		l->udp_fd = sock_udp_open(&l->addr, true, l->wildcard, cfg->socket_buffer);
+		if (l->udp_fd < 0)
+			return l->udp_fd;
+		l->mh.msg_namelen = WORKER_NAME_SPACE;
+		l->mh.msg_controllen = WORKER_CMSG_SPACE;
+		w->n_lst = i + 1;
+		if (!cfg->no_tcp) {
+			l->tcp_fd = sock_tcp_listen(&l->addr, true, 1024);
+			if (l->tcp_fd < 0)
+				return l->tcp_fd;
+		}
+	}
+	return 0;
+}
+
+static void *map_zero(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static int worker_setup(struct worker *w)
+{
+	const struct sn_config *cfg = w->sn->cfg;
+	uint32_t bufs = cfg->buffers;
+	uint32_t allocs = cfg->max_allocs / (uint32_t)w->sn->n_workers + 1;
+	int ret;
+
+	w->m = &w->sn->metrics[w->id];
+	w->now_ms = clock_mono_ms();
+	w->now_s = clock_real_s();
+	w->rng = w->sn->hash_seed ^ ((uint64_t)w->id + 1) * 0x9E3779B97F4A7C15ull;
+	w->relay_cursor = (uint32_t)(w->rng >> 17);
+	/* Every receive buffer may sit in a send at once, plus responses. */
+	w->n_tx = 1024;
+	w->n_sends = bufs + w->n_tx;
+	w->n_conns = cfg->max_tcp / (uint32_t)w->sn->n_workers + 1;
+	for (int i = 0; i < CONFIG_MAX_LISTEN; i++)
+		w->lst[i].udp_fd = w->lst[i].tcp_fd = -1;
+
+	ret = uring_setup(&w->ring, 4096, 4 * (bufs + w->n_tx) + 4096, &w->feat);
+	if (ret) {
+		log_error("worker %d: io_uring set-up: %s", w->id, strerror(-ret));
+		return ret;
+	}
+	w->ring_fd = w->ring.ring_fd;
+	ret = bufring_create(&w->br, &w->ring, BGID, bufs, WORKER_BUF_SIZE);
+	if (ret) {
+		log_error("worker %d: provided buffer ring: %s (needs Linux 5.19+)", w->id,
+			  strerror(-ret));
+		return ret;
+	}
+	w->sends = calloc(w->n_sends, sizeof(*w->sends));
+	w->tx = calloc(w->n_tx, WORKER_TX_SLOT);
+	w->tx_next = calloc(w->n_tx, sizeof(*w->tx_next));
+	w->conns = calloc(w->n_conns, sizeof(*w->conns));
+	w->conn_rx = map_zero((size_t)w->n_conns * WORKER_CONN_RX);
+	if (!w->sends || !w->tx || !w->tx_next || !w->conns || !w->conn_rx)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < w->n_sends; i++)
+		w->sends[i].next_free = i + 2 <= w->n_sends ? i + 2 : 0;
+	w->send_free = 1;
+	for (uint32_t i = 0; i < w->n_tx; i++)
+		w->tx_next[i] = i + 2 <= w->n_tx ? i + 2 : 0;
+	w->tx_free = 1;
+	ret = alloc_table_init(&w->allocs, allocs, w->sn->hash_seed + (uint64_t)w->id);
+	if (ret)
+		return ret;
+	auth_limiter_init(&w->limiter, cfg->auth_fail_rate, cfg->auth_fail_burst, w->sn->hash_seed);
+	ret = open_listeners(w);
+	if (ret) {
+		char a[ADDR_STRLEN];
+
+		log_error("cannot listen on %s: %s",
+			  addr_format(&cfg->listen[w->n_lst < cfg->n_listen ? w->n_lst : 0], a, sizeof(a)),
+			  strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+static void worker_teardown(struct worker *w)
+{
+	for (int i = 0; i < CONFIG_MAX_LISTEN; i++) {
+		if (w->lst[i].udp_fd >= 0)
+			close(w->lst[i].udp_fd);
+		if (w->lst[i].tcp_fd >= 0)
+			close(w->lst[i].tcp_fd);
+		w->lst[i].udp_fd = w->lst[i].tcp_fd = -1;
+	}
+	if (w->allocs.slots)
+		for (uint32_t i = 0; i < w->allocs.n_used; i++)
+			if (w->allocs.slots[w->allocs.live[i]].relay_fd >= 0)
+				close(w->allocs.slots[w->allocs.live[i]].relay_fd);
+	if (w->conns)
+		for (uint32_t i = 0; i < w->conn_fresh; i++)
+			if (w->conns[i].state != CONN_FREE)
+				close(w->conns[i].fd);
+	if (w->br.br)
+		bufring_destroy(&w->br);
+	if (w->ring.ring_fd > 0)
+		io_uring_queue_exit(&w->ring);
+	alloc_table_fini(&w->allocs);
+	if (w->conn_rx)
+		munmap(w->conn_rx, (size_t)w->n_conns * WORKER_CONN_RX);
+	free(w->sends);
+	free(w->tx);
+	free(w->tx_next);
+	free(w->conns);
+}
+
+void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	int ret = worker_setup(w);
+
+	if (ret) {
+		w->start_error = ret;
+		atomic_fetch_add(&w->sn->failed, 1);
+		worker_teardown(w);
+		return NULL;
+	}
+	for (int i = 0; i < w->n_lst; i++) {
+		arm_listener_udp(w, i);
+		if (w->lst[i].tcp_fd >= 0) {
+			struct io_uring_sqe *sqe = uring_sqe(&w->ring);
+
+			io_uring_prep_multishot_accept(sqe, w->lst[i].tcp_fd, NULL, NULL, SOCK_CLOEXEC);
+			io_uring_sqe_set_data64(sqe, URING_UD(OP_ACCEPT, 0, i));
+			w->lst[i].tcp_armed = true;
+		}
+	}
+	arm_timer(w);
+	io_uring_submit(&w->ring);
+	if (w->id == 0) {
+		char f[256];
+
+		uring_features_describe(&w->feat, f, sizeof(f));
+		log_info("io_uring: %s", f);
+	}
+	atomic_fetch_add(&w->sn->ready, 1);
+	run(w);
+	worker_teardown(w);
+	return NULL;
+}

@@ -1,0 +1,243 @@
+/* worker: one thread, one io_uring, one provided-buffer ring, and the
+ * sockets, allocations and TCP connections it owns (DESIGN.md, "The
+ * supernode's hot path"). The relay logic (relay.c) runs inside the
+ * worker's loop and uses the send primitives declared here.
+ *
+ * Buffer ownership, in one place:
+ * - a receive buffer (bufring id) belongs to the worker from its CQE until
+ *   bufring_recycle; a forward hands it to a send, and the send's
+ *   completion recycles it. The packet is never copied: the TURN header
+ *   (ChannelData, Data indication) is written into the headroom that the
+ *   recvmsg layout leaves before the payload;
+ * - a TX slot (small pool) holds a response the worker built; freed on
+ *   its send's completion;
+ * - a TCP connection's receive area is read in place by the sends made
+ *   from its frames (rx_refs counts them); it is compacted and re-armed
+ *   only when the last of them completed. */
+#ifndef PARLEY_SN_WORKER_H
+#define PARLEY_SN_WORKER_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "io/bufring.h"
+#include "io/uring.h"
+#include "proto/addr.h"
+#include "proto/cred.h"
+#include "src/sn/alloc.h"
+#include "src/sn/auth.h"
+#include "src/sn/config.h"
+#include "src/sn/metrics.h"
+#include "src/sn/policy.h"
+
+/* The recvmsg layout reserves this much control space; it doubles as
+ * headroom in front of the payload for the largest TURN header we add
+ * (a Data indication to an IPv6 peer: 20 + 24 + 4 = 48 bytes). */
+#define WORKER_CMSG_SPACE 64
+#define WORKER_NAME_SPACE ((socklen_t)sizeof(struct sockaddr_in6))
+#define WORKER_BUF_SIZE 2048          /* one receive buffer (MTU-sized datagrams) */
+#define WORKER_TX_SLOT 512            /* one response */
+#define WORKER_CONN_RX 16384          /* a TCP client's receive area */
+#define WORKER_CONN_TXQ 128           /* frames queued on one TCP connection */
+#define WORKER_TICK_MS 100
+
+enum worker_op {
+	OP_RECV_UDP = 1, /* idx = listener */
+	OP_RECV_RELAY,   /* idx = allocation slot, gen = its generation */
+	OP_SEND,         /* idx = send context */
+	OP_ACCEPT,       /* idx = listener */
+	OP_TCP_RECV,     /* idx = connection slot */
+	OP_TCP_SEND,     /* idx = connection slot */
+	OP_TIMER,
+	OP_MSG,          /* MSG_RING from the main thread: idx = message */
+	OP_IGNORE,       /* cancels and other fire-and-forget requests */
+};
+
+enum worker_msg {
+	WORKER_MSG_DRAIN = 1,
+};
+
+/* What a send reads from, released when the send completes. */
+enum ref_kind { REF_NONE = 0, REF_RXBUF, REF_TX, REF_CONN_RX };
+
+struct buf_ref {
+	uint8_t kind;   /* enum ref_kind */
+	uint32_t id;    /* buffer id, tx slot, or connection slot */
+};
+
+/* A sendmsg in flight: the kernel reads msghdr, iovec, address and
+ * control while the request is being issued, so they live here (one per
+ * in-flight send, from a free list) rather than on a stack. */
+struct send_ctx {
+	struct msghdr mh;
+	struct iovec iov;
+	union addr dst;
+	_Alignas(8) uint8_t cmsg[WORKER_CMSG_SPACE];
+	struct buf_ref ref;
+	uint32_t next_free;  /* free list: index + 1 */
+	uint32_t len;        /* bytes asked to send (metrics) */
+};
+
+struct listener {
+	int udp_fd;
+	int tcp_fd;
+	union addr addr;
+	bool wildcard;       /* bound to 0.0.0.0/::: use PKTINFO both ways */
+	bool udp_armed;
+	bool udp_starved;
+	bool tcp_armed;
+	struct msghdr mh;    /* recvmsg layout template for the multishot receive */
+};
+
+struct tcp_item {
+	const uint8_t *ptr;
+	uint32_t len;
+	struct buf_ref ref;
+};
+
+enum conn_state { CONN_FREE = 0, CONN_OPEN, CONN_CLOSING };
+
+struct conn {
+	int fd;
+	uint32_t gen;
+	uint8_t state;           /* enum conn_state */
+	bool recv_armed;
+	bool sending;
+	uint16_t listener;
+	union addr client;
+	union addr local;
+	uint8_t *rx;             /* WORKER_CONN_RX bytes */
+	uint32_t rx_len;         /* bytes in rx */
+	uint32_t rx_done;        /* bytes of rx consumed by complete frames */
+	uint32_t rx_refs;        /* sends in flight reading rx */
+	uint32_t alloc;          /* allocation slot + 1, 0 = none */
+	uint32_t q_off;          /* bytes of the head item already sent */
+	uint16_t q_head, q_len;
+	uint64_t last_rx_ms;
+	uint32_t next_free;
+	struct tcp_item q[WORKER_CONN_TXQ];
+};
+
+struct worker;
+
+/* State shared by all workers: built before they start, read-only after
+ * (except atomics). */
+struct sn {
+	const struct sn_config *cfg;
+	struct auth *auth;
+	struct policy policy;
+	struct cred_nonce_key nonce_key;
+	struct metrics_block *metrics;   /* one per worker */
+	struct worker **workers;
+	int n_workers;
+	uint64_t hash_seed;
+	_Atomic uint32_t tcp_open;        /* TCP client connections, all workers */
+	_Atomic int ready;                /* workers that finished start-up */
+	_Atomic int failed;               /* workers that failed start-up */
+};
+
+struct worker {
+	struct sn *sn;
+	int id;
+	pthread_t thread;
+	int ring_fd;                     /* for MSG_RING from the main thread */
+	struct io_uring ring;
+	struct uring_features feat;
+	struct bufring br;
+	struct send_ctx *sends;
+	uint32_t n_sends, send_free, sends_inflight;
+	uint8_t *tx;                     /* tx slots, WORKER_TX_SLOT bytes each */
+	uint32_t *tx_next;               /* free list: index + 1 */
+	uint32_t n_tx, tx_free;
+	struct listener lst[CONFIG_MAX_LISTEN];
+	int n_lst;
+	struct alloc_table allocs;
+	struct conn *conns;
+	uint8_t *conn_rx;
+	uint32_t n_conns, conn_free, conns_open;
+	uint32_t conn_fresh;             /* connection slots from here on never used */
+	struct auth_limiter limiter;
+	struct metrics_block *m;
+	uint64_t now_ms;                 /* monotonic, refreshed once per loop turn */
+	uint64_t now_s;                  /* Unix seconds, refreshed per tick */
+	uint64_t rng;                    /* xorshift state for indication txids */
+	uint32_t relay_cursor;           /* next relay port to try */
+	uint32_t expire_cursor;          /* place in allocs.live the expiry sweep resumes at */
+	uint32_t idle_cursor;            /* connection slot the idle sweep resumes at */
+	uint32_t n_starved;              /* relay sockets waiting for buffers */
+	uint32_t recycled;               /* buffers recycled this turn */
+	struct __kernel_timespec tick;
+	bool draining;
+	uint64_t drain_deadline_ms;
+	bool stop;
+	int start_error;
+};
+
+/* Creates worker id's state (rings, pools, listeners) on the calling
+ * thread and runs its loop until drained. The thread entry point. */
+void *worker_main(void *arg);
+
+/* ---- primitives for relay.c ------------------------------------------ */
+
+/* Sends len bytes at ptr as one datagram from fd to dst. When from is
+ * set (a wildcard listener), the source address is pinned with PKTINFO.
+ * ref is released when the send completes (or at once on failure).
+ * Returns 0 or -errno (no send context: the caller counts a drop). */
+int worker_send_udp(struct worker *w, int fd, const uint8_t *ptr, uint32_t len,
+		    const union addr *dst, const union addr *from, struct buf_ref ref);
+
+/* Queues len bytes at ptr on TCP connection c, in order; ref is released
+ * when written. Returns 0 or -ENOBUFS (queue full: ref released, drop
+ * counted). */
+int worker_send_tcp(struct worker *w, struct conn *c, const uint8_t *ptr, uint32_t len,
+		    struct buf_ref ref);
+
+/* Takes a TX slot for a response; NULL when the pool is empty. */
+uint8_t *worker_tx_get(struct worker *w, uint32_t *slot);
+
+/* Releases what ref holds (recycles a buffer, frees a TX slot, drops a
+ * connection's rx reference). */
+void worker_ref_release(struct worker *w, struct buf_ref ref);
+
+/* Arms the relay socket's multishot receive. */
+void worker_arm_relay(struct worker *w, struct alloc *a);
+
+/* Ends an allocation: out of the table at once, its socket closed once
+ * its receive is cancelled, its quota given back. */
+void worker_alloc_end(struct worker *w, struct alloc *a);
+
+/* Starts closing TCP connection c (and its allocation). */
+void worker_conn_close(struct worker *w, struct conn *c);
+
+static inline uint32_t worker_conn_index(const struct worker *w, const struct conn *c)
+{
+	return (uint32_t)(c - w->conns);
+}
+
+/* ---- relay.c (the TURN logic the loop calls) ------------------------ */
+
+/* Where a client message came from and how to answer it. */
+struct client_ctx {
+	uint8_t transport;        /* IPPROTO_UDP or IPPROTO_TCP */
+	uint32_t via;             /* listener index (UDP) or connection slot (TCP) */
+	struct conn *conn;        /* TCP only */
+	union addr src;           /* the client's transport address */
+	union addr local;         /* our address it reached */
+	struct buf_ref ref;       /* what holds the packet's bytes */
+};
+
+/* A datagram (UDP) or one complete frame (TCP) from a client: STUN or
+ * ChannelData. Owns ctx->ref: releases it or hands it to a send. */
+void relay_from_client(struct worker *w, struct client_ctx *ctx, uint8_t *p, uint32_t len);
+
+/* A datagram that arrived on allocation a's relay socket from peer. p
+ * points into receive buffer bid, with at least WORKER_CMSG_SPACE bytes of
+ * headroom before it and 4 bytes of tailroom after it. Owns bid. */
+void relay_from_peer(struct worker *w, struct alloc *a, uint16_t bid, uint8_t *p,
+		     uint32_t len, const union addr *peer);
+
+#endif
