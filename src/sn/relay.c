@@ -47,7 +47,7 @@ static void send_reply(struct worker *w, struct client_ctx *ctx, uint8_t *buf, i
 		return;
 	}
 	if (ctx->transport == IPPROTO_TCP)
-		worker_send_tcp(w, ctx->conn, buf, (uint32_t)len, ref);
+		tcp_send(w, ctx->conn, buf, (uint32_t)len, ref);
 	else
 		worker_send_udp(w, w->lst[ctx->via].udp_fd, buf, (uint32_t)len, &ctx->src,
 				w->lst[ctx->via].wildcard ? &ctx->local : NULL, ref);
@@ -669,7 +669,7 @@ void relay_from_peer(struct worker *w, struct alloc *a, uint16_t bid, uint8_t *p
 	metrics_inc(w->m, M_FWD_TO_CLIENT);
 	if (a->transport == IPPROTO_TCP) {
 		if (a->via < w->n_conns && w->conns[a->via].state == CONN_OPEN)
-			worker_send_tcp(w, &w->conns[a->via], start, total, ref);
+			tcp_send(w, &w->conns[a->via], start, total, ref);
 		else
 			worker_ref_release(w, ref);
 	} else {

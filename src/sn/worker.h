@@ -190,11 +190,6 @@ void *worker_main(void *arg);
 int worker_send_udp(struct worker *w, int fd, const uint8_t *ptr, uint32_t len,
 		    const union addr *dst, const union addr *from, struct buf_ref ref);
 
-/* Queues len bytes at ptr on TCP connection c, in order; ref is released
- * when written. Returns 0 or -ENOBUFS (queue full: ref released, drop
- * counted). */
-int worker_send_tcp(struct worker *w, struct conn *c, const uint8_t *ptr, uint32_t len,
-		    struct buf_ref ref);
 
 /* Takes a TX slot for a response; NULL when the pool is empty. */
 uint8_t *worker_tx_get(struct worker *w, uint32_t *slot);
@@ -210,13 +205,32 @@ void worker_arm_relay(struct worker *w, struct alloc *a);
  * its receive is cancelled, its quota given back. */
 void worker_alloc_end(struct worker *w, struct alloc *a);
 
-/* Starts closing TCP connection c (and its allocation). */
-void worker_conn_close(struct worker *w, struct conn *c);
 
 static inline uint32_t worker_conn_index(const struct worker *w, const struct conn *c)
 {
 	return (uint32_t)(c - w->conns);
 }
+
+/* ---- tcp.c (clients on TCP) ------------------------------------------- */
+
+/* Queues len bytes at ptr on TCP connection c, in order; ref is released
+ * when written. Returns 0 or -ENOBUFS (queue full or connection closing:
+ * ref released, drop counted). */
+int tcp_send(struct worker *w, struct conn *c, const uint8_t *ptr, uint32_t len,
+	     struct buf_ref ref);
+
+/* Starts closing TCP connection c (and its allocation); the slot is freed
+ * once no request and no send refers to it. */
+void tcp_close(struct worker *w, struct conn *c);
+
+/* A send that read c's receive area completed: resume reading, or finish
+ * closing. */
+void tcp_rx_released(struct worker *w, struct conn *c);
+
+/* Completions of the multishot accept, a connection's receive and send. */
+void tcp_on_accept(struct worker *w, struct io_uring_cqe *cqe);
+void tcp_on_recv(struct worker *w, struct io_uring_cqe *cqe);
+void tcp_on_send(struct worker *w, struct io_uring_cqe *cqe);
 
 /* ---- relay.c (the TURN logic the loop calls) ------------------------ */
 
