@@ -10,11 +10,7 @@ LOAD=$BUILD/src/load/parley-load
 
 # jget FILE KEY[.KEY]: a value of a --json report.
 jget() {
-	python3 -c 'import json, sys
-v = json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."):
-    v = v[k]
-print(v)' "$1" "$2"
+	jq -er ".$2" "$1" || fail "no $2 in $1"
 }
 
 start_sn sn --workers 2 --user load:secret --allow-loopback-peers
