@@ -22,6 +22,7 @@
 #define N_ALLOCS 20000
 
 static volatile uint64_t sink;
+static uint64_t scale = 1; /* --quick divides every count by 20 */
 
 struct result {
 	const char *name;
@@ -72,7 +73,7 @@ static void bench_proto(void)
 	uint8_t cd[176];
 
 	make_request();
-	n = 2000000;
+	n = 2000000 / scale;
 	t0 = clock_mono_ns();
 	for (uint64_t i = 0; i < n; i++) {
 		sink += (uint64_t)stun_parse(request, (size_t)request_len, &m);
@@ -80,14 +81,14 @@ static void bench_proto(void)
 	}
 	report("STUN parse (Allocate, 8 attributes, FINGERPRINT verified)", n, clock_mono_ns() - t0, 1);
 
-	n = 300000;
+	n = 300000 / scale;
 	t0 = clock_mono_ns();
 	for (uint64_t i = 0; i < n; i++)
 		sink += stun_check_integrity(request, &m, key, sizeof(key));
 	report("MESSAGE-INTEGRITY check (HMAC-SHA1)", n, clock_mono_ns() - t0, 1);
 
 	addr_parse("192.0.2.1:49152", 0, &a);
-	n = 300000;
+	n = 300000 / scale;
 	t0 = clock_mono_ns();
 	for (uint64_t i = 0; i < n; i++) {
 		struct stun_builder b;
@@ -103,7 +104,7 @@ static void bench_proto(void)
 	report("Allocate answer build (MI + FINGERPRINT)", n, clock_mono_ns() - t0, 1);
 
 	turn_channel_header(cd, 0x4001, 172);
-	n = 20000000;
+	n = 20000000 / scale;
 	t0 = clock_mono_ns();
 	for (uint64_t i = 0; i < n; i++) {
 		uint16_t ch, len;
@@ -139,7 +140,7 @@ static void *lookup_thread(void *p)
 		a = alloc_insert(&t, 17, 0, &clients[i]);
 		alloc_channel_bind(a, 0x4000, &peer, 0);
 	}
-	arg->ops = 10000000;
+	arg->ops = 10000000 / scale;
 	t0 = clock_mono_ns();
 	for (uint64_t i = 0; i < arg->ops; i++) {
 		struct alloc *a;
@@ -189,12 +190,18 @@ static void bench_lookup(void)
 
 int main(int argc, char **argv)
 {
-	const char *json = argc == 3 && !strcmp(argv[1], "--json") ? argv[2] : NULL;
+	const char *json = NULL;
 	FILE *f;
 
-	if (argc != 1 && !json) {
-		fprintf(stderr, "usage: parley-micro [--json FILE]\n");
-		return 2;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick")) {
+			scale = 20;
+		} else if (!strcmp(argv[i], "--json") && i + 1 < argc) {
+			json = argv[++i];
+		} else {
+			fprintf(stderr, "usage: parley-micro [--quick] [--json FILE]\n");
+			return 2;
+		}
 	}
 	bench_proto();
 	bench_lookup();

@@ -24,8 +24,10 @@ int bufring_create(struct bufring *b, struct io_uring *ring, uint16_t bgid,
 		b->br = NULL;
 		return -errno;
 	}
+	/* Populated now: otherwise the kernel faults each page in while
+	 * copying a packet into it, on the packet path. */
 	b->base = mmap(NULL, (size_t)count * size, PROT_READ | PROT_WRITE,
-		       MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+		       MAP_ANONYMOUS | MAP_PRIVATE | MAP_POPULATE, -1, 0);
 	if (b->base == MAP_FAILED) {
 		b->base = NULL;
 		ret = -errno;

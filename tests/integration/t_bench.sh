@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The benchmark tools run (briefly, --quick) and write well-formed reports:
+# micro-benchmarks, the parley/coturn/floor sweep driven by parley-load, and
+# the turnutils_uclient cross-check. Timings are reported, never asserted.
+. "$(dirname "$0")/lib.sh"
+command -v turnserver >/dev/null || skip "coturn's turnserver not installed"
+command -v jq >/dev/null || skip "jq not installed"
+
+export OUT=$TMP/bench
+"$ROOT/bench/run.sh" "$BUILD" --quick >"$TMP/bench.log" 2>&1 || { tail -30 "$TMP/bench.log"; fail "bench/run.sh --quick failed"; }
+
+# micro: every operation has a positive ns/op
+jq -e 'length >= 6 and all(.[]; (.ns_per_op | type) == "number" and .ns_per_op > 0)' \
+	"$OUT/micro.json" >/dev/null || fail "micro.json malformed: $(cat "$OUT/micro.json")"
+
+# sweep: each server at each load, with numbers where numbers belong
+jq -e '
+	([.[].server] | unique) == ["coturn", "floor", "parley"] and
+	all(.[]; (.cpu_us_per_pkt | type) == "number" and .cpu_us_per_pkt > 0 and
+		(.loss_pct | type) == "number" and (.p99_us | type) == "number" and
+		.received > 0 and .peak_rss_kb > 0)' "$OUT/relay.json" >/dev/null ||
+	fail "relay.json malformed: $(cat "$OUT/relay.json")"
+grep -q '^| parley |' "$OUT/relay.md" || fail "relay.md has no parley row"
+
+# cross-check
+jq -e '.parley.relayed > 0 and .coturn.relayed > 0 and (.ratio_parley_over_coturn | type) == "number"' \
+	"$OUT/uclient-crosscheck.json" >/dev/null || fail "uclient-crosscheck.json malformed"
+
+if command -v gnuplot >/dev/null; then
+	for f in relay-loss.png relay-p99.png; do
+		[ "$(head -c 4 "$OUT/$f" | od -An -c | tr -d ' ')" = '211PNG' ] || fail "$f is not a PNG"
+	done
+fi
+note "bench reports well-formed: $(ls "$OUT" | tr '\n' ' ')"
