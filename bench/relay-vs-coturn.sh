@@ -32,7 +32,7 @@ SERVERS=${SERVERS:-"parley coturn floor"}
 if [ "$QUICK" = "--quick" ]; then CALLS="20 40"; DURATION=2; fi
 
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; wait 2>/dev/null || true; }
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
 cpu_ns() {

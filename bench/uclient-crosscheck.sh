@@ -24,7 +24,7 @@ ROUNDS=${ROUNDS:-2}
 if [ "$QUICK" = "--quick" ]; then CLIENTS=10 MSGS=50 ROUNDS=1; fi
 
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
 cpu_ns() { # all threads of PID
