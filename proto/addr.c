@@ -1,5 +1,6 @@
 /* addr: transport addresses. See addr.h for the contract. */
 #include "proto/addr.h"
+#include "proto/wire.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -355,12 +356,6 @@ static enum addr_class classify_v4(uint32_t ip)
 	return ADDR_PUBLIC;
 }
 
-static uint32_t load_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
 /* Every IPv6 form that embeds an IPv4 address is judged by that address,
  * or ::ffff:127.0.0.1, 64:ff9b::7f00:1 and 2002:7f00:1:: would be ways
  * around the loopback ban. */
@@ -370,7 +365,7 @@ static enum addr_class classify_v6(const uint8_t b[16])
 	static const uint8_t nat64[12] = { 0x00, 0x64, 0xff, 0x9b };
 
 	if (memcmp(b, zero, 12) == 0) {
-		uint32_t low = load_be32(b + 12);
+		uint32_t low = wire_get32(b + 12);
 
 		if (low == 0)
 			return ADDR_UNSPECIFIED;
@@ -379,11 +374,11 @@ static enum addr_class classify_v6(const uint8_t b[16])
 		return classify_v4(low); /* v4-compatible ::a.b.c.d */
 	}
 	if (is_v4_mapped(b) || memcmp(b, nat64, 12) == 0)
-		return classify_v4(load_be32(b + 12));
+		return classify_v4(wire_get32(b + 12));
 	if (memcmp(b, nat64, 4) == 0 && b[4] == 0 && b[5] == 1)
 		return ADDR_RESERVED; /* 64:ff9b:1::/48, local-use NAT64 */
 	if (b[0] == 0x20 && b[1] == 0x02) /* 6to4: 2002:V4ADDR::/48 */
-		return classify_v4(load_be32(b + 2));
+		return classify_v4(wire_get32(b + 2));
 	/* 2001:db8::/32 lies outside 2001::/23 and stays public, like the
 	 * IPv4 documentation ranges. */
 	if (b[0] == 0x20 && b[1] == 0x01 && (b[2] & 0xfe) == 0)

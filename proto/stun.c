@@ -6,6 +6,7 @@
  * [buf, buf + cap). The one piece of global state is the HMAC algorithm
  * handle, fetched from OpenSSL once and shared by all threads. */
 #include "proto/stun.h"
+#include "proto/wire.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,32 +30,7 @@
 
 #define STUN_MI256_MIN 16
 
-/* ---- byte order ------------------------------------------------------- */
-
-static inline uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static inline void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void wr32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
+/* ---- padding ---------------------------------------------------------- */
 
 static inline size_t pad4(size_t n)
 {
@@ -142,7 +118,7 @@ static int stun_hmac(const char *digest, const uint8_t *key, size_t key_len,
 	if (ctx == NULL)
 		return -ENOMEM;
 	memcpy(hdr, buf, STUN_HEADER_LEN);
-	wr16(hdr + 2, msg_len);
+	wire_put16(hdr + 2, msg_len);
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
 						     (char *)digest, 0);
 	params[1] = OSSL_PARAM_construct_end();
@@ -162,7 +138,7 @@ static int stun_hmac(const char *digest, const uint8_t *key, size_t key_len,
 bool stun_is_stun(const uint8_t *buf, size_t len)
 {
 	return buf != NULL && len >= STUN_HEADER_LEN && (buf[0] & 0xc0) == 0 &&
-	       rd32(buf + 4) == STUN_MAGIC_COOKIE;
+	       wire_get32(buf + 4) == STUN_MAGIC_COOKIE;
 }
 
 /* The 14 method bits and 2 class bits are interleaved (RFC 8489 §5,
@@ -245,7 +221,7 @@ static int stun_attr_len_ok(uint16_t type, const uint8_t *val, uint16_t len)
 		return len == 8;
 	case STUN_ATTR_PASSWORD_ALGORITHM:
 		/* algorithm, parameters length, parameters (§14.12) */
-		return len >= 4 && 4u + rd16(val + 2) <= len;
+		return len >= 4 && 4u + wire_get16(val + 2) <= len;
 	case STUN_ATTR_DATA:
 	case STUN_ATTR_PADDING:
 	case STUN_ATTR_PASSWORD_ALGORITHMS:
@@ -376,13 +352,13 @@ int stun_parse(const uint8_t *buf, size_t len, struct stun_msg *msg)
 	memset(msg, 0, sizeof(*msg));
 	if (buf == NULL || len < STUN_HEADER_LEN)
 		return STUN_E_SHORT;
-	if ((buf[0] & 0xc0) != 0 || rd32(buf + 4) != STUN_MAGIC_COOKIE)
+	if ((buf[0] & 0xc0) != 0 || wire_get32(buf + 4) != STUN_MAGIC_COOKIE)
 		return STUN_E_NOT_STUN;
-	if (len > STUN_MAX_MSG_LEN || rd16(buf + 2) % 4 != 0 ||
-	    STUN_HEADER_LEN + (size_t)rd16(buf + 2) != len)
+	if (len > STUN_MAX_MSG_LEN || wire_get16(buf + 2) % 4 != 0 ||
+	    STUN_HEADER_LEN + (size_t)wire_get16(buf + 2) != len)
 		return STUN_E_LENGTH;
 
-	stun_type_decode(rd16(buf), &msg->method, &msg->cls);
+	stun_type_decode(wire_get16(buf), &msg->method, &msg->cls);
 	memcpy(msg->txid, buf + 8, STUN_TXID_LEN);
 	msg->len = (uint16_t)len;
 
@@ -394,8 +370,8 @@ int stun_parse(const uint8_t *buf, size_t len, struct stun_msg *msg)
 
 		if (len - off < 4)
 			return STUN_E_SHORT;
-		type = rd16(buf + off);
-		alen = rd16(buf + off + 2);
+		type = wire_get16(buf + off);
+		alen = wire_get16(buf + off + 2);
 		voff = (uint16_t)(off + 4);
 		if (alen > len - voff)
 			return STUN_E_ATTR_LENGTH;
@@ -434,7 +410,7 @@ int stun_parse(const uint8_t *buf, size_t len, struct stun_msg *msg)
 	/* FINGERPRINT is last, so the length field already covers it as
 	 * §14.7 wants and the CRC runs over the buffer as it is. */
 	if (msg->fingerprint != 0 &&
-	    rd32(buf + msg->fingerprint) !=
+	    wire_get32(buf + msg->fingerprint) !=
 		    stun_fingerprint(buf, (size_t)msg->fingerprint - 4))
 		return STUN_E_FINGERPRINT;
 	return STUN_OK;
@@ -465,15 +441,15 @@ int stun_frame_len(const uint8_t *buf, size_t avail)
 
 	if (buf == NULL || avail < 4)
 		return 0;
-	first = rd16(buf);
-	n = rd16(buf + 2);
+	first = wire_get16(buf);
+	n = wire_get16(buf + 2);
 	if ((buf[0] & 0xc0) == 0) {
 		/* A STUN length is always a multiple of 4; anything else
 		 * means the stream lost its framing. The cookie is checked
 		 * as soon as it has arrived. */
 		if (n % 4 != 0)
 			return -EINVAL;
-		if (avail >= 8 && rd32(buf + 4) != STUN_MAGIC_COOKIE)
+		if (avail >= 8 && wire_get32(buf + 4) != STUN_MAGIC_COOKIE)
 			return -EINVAL;
 		return STUN_HEADER_LEN + n;
 	}
@@ -488,7 +464,7 @@ int stun_frame_len(const uint8_t *buf, size_t avail)
  * IPv4 address, cookie || transaction id for an IPv6 address. */
 static void stun_xor_mask(const uint8_t txid[STUN_TXID_LEN], uint8_t mask[16])
 {
-	wr32(mask, STUN_MAGIC_COOKIE);
+	wire_put32(mask, STUN_MAGIC_COOKIE);
 	memcpy(mask + 4, txid, STUN_TXID_LEN);
 }
 
@@ -504,7 +480,7 @@ int stun_get_addr(const uint8_t *buf, const struct stun_msg *msg,
 		return -EINVAL;
 	v = buf + off;
 	stun_xor_mask(msg->txid, mask);
-	port = rd16(v + 2);
+	port = wire_get16(v + 2);
 	if (xored)
 		port ^= (uint16_t)(STUN_MAGIC_COOKIE >> 16);
 	memset(out, 0, sizeof(*out));
@@ -532,7 +508,7 @@ int stun_get_addr(const uint8_t *buf, const struct stun_msg *msg,
 
 uint32_t stun_get_u32(const uint8_t *buf, uint16_t off)
 {
-	return rd32(buf + off);
+	return wire_get32(buf + off);
 }
 
 int stun_get_error_code(const uint8_t *buf, const struct stun_msg *msg)
@@ -628,9 +604,9 @@ void stun_build(struct stun_builder *b, uint8_t *buf, size_t cap,
 		b->err = -ENOSPC;
 		return;
 	}
-	wr16(buf, stun_type_encode(method, cls));
-	wr16(buf + 2, 0);
-	wr32(buf + 4, STUN_MAGIC_COOKIE);
+	wire_put16(buf, stun_type_encode(method, cls));
+	wire_put16(buf + 2, 0);
+	wire_put32(buf + 4, STUN_MAGIC_COOKIE);
 	memcpy(buf + 8, txid, STUN_TXID_LEN);
 	b->len = STUN_HEADER_LEN;
 }
@@ -659,11 +635,11 @@ static uint8_t *stun_reserve(struct stun_builder *b, uint16_t type, size_t vlen)
 		return NULL;
 	}
 	p = b->buf + b->len;
-	wr16(p, type);
-	wr16(p + 2, (uint16_t)vlen);
+	wire_put16(p, type);
+	wire_put16(p + 2, (uint16_t)vlen);
 	memset(p + 4 + vlen, 0, pad4(vlen) - vlen);
 	b->len += total;
-	wr16(b->buf + 2, (uint16_t)(b->len - STUN_HEADER_LEN));
+	wire_put16(b->buf + 2, (uint16_t)(b->len - STUN_HEADER_LEN));
 	return p + 4;
 }
 
@@ -684,7 +660,7 @@ void stun_put_u32(struct stun_builder *b, uint16_t type, uint32_t v)
 {
 	uint8_t val[4];
 
-	wr32(val, v);
+	wire_put32(val, v);
 	stun_put(b, type, val, sizeof(val));
 }
 
@@ -703,12 +679,12 @@ void stun_put_addr(struct stun_builder *b, uint16_t type, const union addr *a, b
 	val[0] = 0;
 	if (a->sa.sa_family == AF_INET) {
 		val[1] = 0x01;
-		wr16(val + 2, ntohs(a->v4.sin_port));
+		wire_put16(val + 2, ntohs(a->v4.sin_port));
 		ip = (const uint8_t *)&a->v4.sin_addr;
 		n = 4;
 	} else if (a->sa.sa_family == AF_INET6) {
 		val[1] = 0x02;
-		wr16(val + 2, ntohs(a->v6.sin6_port));
+		wire_put16(val + 2, ntohs(a->v6.sin6_port));
 		ip = a->v6.sin6_addr.s6_addr;
 		n = 16;
 	} else {
@@ -718,7 +694,7 @@ void stun_put_addr(struct stun_builder *b, uint16_t type, const union addr *a, b
 	/* The transaction id was written by stun_build. */
 	stun_xor_mask(b->buf + 8, mask);
 	if (xored)
-		wr16(val + 2, rd16(val + 2) ^ (uint16_t)(STUN_MAGIC_COOKIE >> 16));
+		wire_put16(val + 2, wire_get16(val + 2) ^ (uint16_t)(STUN_MAGIC_COOKIE >> 16));
 	for (size_t i = 0; i < n; i++)
 		val[4 + i] = (uint8_t)(ip[i] ^ (xored ? mask[i] : 0));
 	stun_put(b, type, val, 4 + n);
@@ -762,7 +738,7 @@ void stun_put_unknown(struct stun_builder *b, const uint16_t *types, size_t n)
 	if (p == NULL)
 		return;
 	for (size_t i = 0; i < n; i++)
-		wr16(p + 2 * i, types[i]);
+		wire_put16(p + 2 * i, types[i]);
 }
 
 /* Shared by both integrity attributes: reserve first so the length field
@@ -802,7 +778,7 @@ void stun_put_fingerprint(struct stun_builder *b)
 	uint8_t *p = stun_reserve(b, STUN_ATTR_FINGERPRINT, 4);
 
 	if (p != NULL)
-		wr32(p, stun_fingerprint(b->buf, (size_t)(p - 4 - b->buf)));
+		wire_put32(p, stun_fingerprint(b->buf, (size_t)(p - 4 - b->buf)));
 }
 
 int stun_finish(struct stun_builder *b)
@@ -818,7 +794,7 @@ bool turn_is_channel_data(const uint8_t *buf, size_t len)
 
 	if (buf == NULL || len < TURN_CHANNEL_HEADER_LEN)
 		return false;
-	ch = rd16(buf);
+	ch = wire_get16(buf);
 	return ch >= TURN_CHANNEL_MIN && ch <= TURN_CHANNEL_MAX;
 }
 
@@ -829,11 +805,11 @@ int turn_channel_parse(const uint8_t *buf, size_t len, uint16_t *channel,
 
 	if (!turn_is_channel_data(buf, len))
 		return -EINVAL;
-	n = rd16(buf + 2);
+	n = wire_get16(buf + 2);
 	if (n > len - TURN_CHANNEL_HEADER_LEN)
 		return -EINVAL;
 	if (channel != NULL)
-		*channel = rd16(buf);
+		*channel = wire_get16(buf);
 	if (data_len != NULL)
 		*data_len = n;
 	return 0;
@@ -842,6 +818,6 @@ int turn_channel_parse(const uint8_t *buf, size_t len, uint16_t *channel,
 void turn_channel_header(uint8_t hdr[TURN_CHANNEL_HEADER_LEN], uint16_t channel,
 			 uint16_t data_len)
 {
-	wr16(hdr, channel);
-	wr16(hdr + 2, data_len);
+	wire_put16(hdr, channel);
+	wire_put16(hdr + 2, data_len);
 }

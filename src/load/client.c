@@ -1,5 +1,6 @@
 /* client: see client.h. */
 #include "src/load/client.h"
+#include "proto/wire.h"
 
 #include <errno.h>
 #include <string.h>
@@ -19,41 +20,6 @@
 #define RTP_PT_OPUS 111
 #define RTP_TS_STEP 960        /* 20 ms at 48 kHz */
 #define CHANNEL_BASE 0x4000
-
-static inline void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void wr32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static inline void wr64(uint8_t *p, uint64_t v)
-{
-	wr32(p, (uint32_t)(v >> 32));
-	wr32(p + 4, (uint32_t)v);
-}
-
-static inline uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint64_t rd64(const uint8_t *p)
-{
-	return (uint64_t)rd32(p) << 32 | rd32(p + 4);
-}
 
 static inline struct client *peer_of(struct engine *e, const struct client *c)
 {
@@ -317,7 +283,7 @@ static void media_prepare(struct engine *e, struct client *c)
 	pkt = f + c->payload_off;
 	pkt[0] = 0x80;          /* V=2, no padding, extension or CSRC */
 	pkt[1] = RTP_PT_OPUS;   /* marker 0 */
-	wr32(pkt + 8, c->ssrc);
+	wire_put32(pkt + 8, c->ssrc);
 	for (unsigned s = 1; s < CLIENT_MEDIA_SLOTS; s++)
 		memcpy(media_slot(e, c, s), f, c->frame_len);
 }
@@ -542,12 +508,12 @@ static void media_receive(struct engine *e, struct client *c, const uint8_t *p, 
 	enum stats_rx r;
 	uint64_t send_ns;
 
-	if (len < CLIENT_RTP_HEADER + 8 || rd32(p + 8) != peer_of(e, c)->ssrc) {
+	if (len < CLIENT_RTP_HEADER + 8 || wire_get32(p + 8) != peer_of(e, c)->ssrc) {
 		stats_add(&st->c[STATS_MALFORMED], 1);
 		return;
 	}
-	send_ns = rd64(p + CLIENT_RTP_HEADER);
-	r = stats_stream_receive(&c->rx, rd16(p + 2), send_ns, e->rx_ns);
+	send_ns = wire_get64(p + CLIENT_RTP_HEADER);
+	r = stats_stream_receive(&c->rx, wire_get16(p + 2), send_ns, e->rx_ns);
 	if (r == STATS_RX_DUPLICATE) {
 		stats_add(&st->c[STATS_DUPLICATES], 1);
 		return;
@@ -575,9 +541,9 @@ static bool media_send_one(struct engine *e, struct client *c)
 	}
 	f = media_slot(e, c, slot);
 	pkt = f + c->payload_off;
-	wr16(pkt + 2, c->seq);
-	wr32(pkt + 4, c->rtp_ts);
-	wr64(pkt + CLIENT_RTP_HEADER, e->now_ns);
+	wire_put16(pkt + 2, c->seq);
+	wire_put32(pkt + 4, c->rtp_ts);
+	wire_put64(pkt + CLIENT_RTP_HEADER, e->now_ns);
 	ret = engine_send(e, c->id, f, c->frame_len, CLIENT_TAG_MEDIA + slot);
 	if (ret < 0)
 		return false;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "proto/cred.h"
+#include "src/common/flags.h"
 #include "src/common/clock.h"
 #include "src/common/log.h"
 #include "src/load/engine.h"
@@ -120,21 +121,6 @@ static int bad(const char *flag, const char *value, const char *expected)
 	return -EINVAL;
 }
 
-static int parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-	unsigned long long v;
-	char *end;
-
-	if (!*s || *s == '-' || *s == '+')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < lo || v > hi)
-		return -EINVAL;
-	*out = (uint32_t)v;
-	return 0;
-}
-
 /* Seconds with an optional fraction, into ms. */
 static int parse_seconds(const char *s, double lo, double hi, uint32_t *out_ms)
 {
@@ -202,7 +188,7 @@ static int parse_args(struct cli *o, int argc, char **argv)
 				return bad("transport", optarg, "udp or tcp");
 			break;
 		case OPT_CALLS:
-			if (parse_u32(optarg, 1, 1000000, &c->calls))
+			if (flags_parse_u32(optarg, 1, 1000000, &c->calls))
 				return bad("calls", optarg, "a number of calls from 1 to 1000000");
 			break;
 		case OPT_DURATION:
@@ -210,12 +196,12 @@ static int parse_args(struct cli *o, int argc, char **argv)
 				return bad("duration", optarg, "seconds from 0.1 to 86400");
 			break;
 		case OPT_PPS:
-			if (parse_u32(optarg, 1, 1000, &c->pps))
+			if (flags_parse_u32(optarg, 1, 1000, &c->pps))
 				return bad("pps", optarg,
 					   "packets per second per stream from 1 to 1000");
 			break;
 		case OPT_SIZE:
-			if (parse_u32(optarg, CLIENT_PACKET_MIN, CLIENT_PACKET_MAX, &c->size))
+			if (flags_parse_u32(optarg, CLIENT_PACKET_MIN, CLIENT_PACKET_MAX, &c->size))
 				return bad("size", optarg, "RTP packet bytes from 28 to 1200");
 			break;
 		case OPT_RAMP:
@@ -239,7 +225,7 @@ static int parse_args(struct cli *o, int argc, char **argv)
 		case OPT_RAW_PORT_BASE: {
 			uint32_t v;
 
-			if (parse_u32(optarg, 1024, 65534, &v) || (v & 1))
+			if (flags_parse_u32(optarg, 1024, 65534, &v) || (v & 1))
 				return bad("raw-port-base", optarg, "an even port from 1024 to 65534");
 			c->raw_port_base = (uint16_t)v;
 			break;
@@ -260,17 +246,17 @@ static int parse_args(struct cli *o, int argc, char **argv)
 			o->secret = optarg;
 			break;
 		case OPT_RATE:
-			if (parse_u32(optarg, 1, 10000000, &c->rate))
+			if (flags_parse_u32(optarg, 1, 10000000, &c->rate))
 				return bad("rate", optarg,
 					   "requests per second from 1 to 10000000");
 			break;
 		case OPT_SOCKETS:
-			if (parse_u32(optarg, 1, 65536, &c->sockets))
+			if (flags_parse_u32(optarg, 1, 65536, &c->sockets))
 				return bad("sockets", optarg,
 					   "a number of sockets from 1 to 65536");
 			break;
 		case OPT_WORKERS:
-			if (parse_u32(optarg, 1, 256, &c->workers))
+			if (flags_parse_u32(optarg, 1, 256, &c->workers))
 				return bad("workers", optarg, "a number of threads from 1 to 256");
 			break;
 		case OPT_JSON:

@@ -1,24 +1,12 @@
 /* probe: see probe.h. */
 #include "src/load/probe.h"
+#include "proto/wire.h"
 
 #include <string.h>
 
 #include "src/load/engine.h"
 
 #define BURST_MAX 64   /* requests one timer firing may catch up */
-
-static inline void wr32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static inline uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 uint32_t probe_ring_size(double per_socket_rate)
 {
@@ -57,10 +45,10 @@ static bool send_one(struct engine *e, struct probe *p)
 	h[0] = 0x00;
 	h[1] = 0x01;
 	h[2] = h[3] = 0;
-	wr32(h + 4, STUN_MAGIC_COOKIE);
-	wr32(h + 8, p->gid);
-	wr32(h + 12, p->seq);
-	wr32(h + 16, e->run->salt);
+	wire_put32(h + 4, STUN_MAGIC_COOKIE);
+	wire_put32(h + 8, p->gid);
+	wire_put32(h + 12, p->seq);
+	wire_put32(h + 16, e->run->salt);
 	r->seq = p->seq;
 	r->sent_ns = e->now_ns;
 	r->state = PROBE_PENDING;
@@ -115,12 +103,12 @@ void probe_on_packet(struct engine *e, struct probe *p, const uint8_t *buf, uint
 	uint32_t seq;
 
 	if (stun_parse(buf, len, &m) != STUN_OK || m.method != STUN_BINDING ||
-	    (m.cls != STUN_SUCCESS && m.cls != STUN_ERROR) || rd32(m.txid) != p->gid ||
-	    rd32(m.txid + 8) != e->run->salt) {
+	    (m.cls != STUN_SUCCESS && m.cls != STUN_ERROR) || wire_get32(m.txid) != p->gid ||
+	    wire_get32(m.txid + 8) != e->run->salt) {
 		stats_add(&e->stats->c[STATS_MALFORMED], 1);
 		return;
 	}
-	seq = rd32(m.txid + 4);
+	seq = wire_get32(m.txid + 4);
 	r = &p->ring[seq & e->ring_mask];
 	if (r->seq != seq || r->state != PROBE_PENDING) {
 		stats_add(&e->stats->c[STATS_LATE], 1);

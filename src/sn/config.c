@@ -1,4 +1,5 @@
 #include "src/sn/config.h"
+#include "src/common/flags.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -87,21 +88,6 @@ static int bad(const char *flag, const char *value, const char *expected)
 	return -EINVAL;
 }
 
-static int parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < lo || v > hi)
-		return -EINVAL;
-	*out = (uint32_t)v;
-	return 0;
-}
-
 static void defaults(struct sn_config *c)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -143,7 +129,7 @@ int config_parse(struct sn_config *c, int argc, char **argv)
 			c->n_listen++;
 			break;
 		case OPT_WORKERS:
-			if (parse_u32(optarg, 1, 256, &v))
+			if (flags_parse_u32(optarg, 1, 256, &v))
 				return bad("workers", optarg, "a number of threads from 1 to 256");
 			c->workers = (int)v;
 			break;
@@ -175,7 +161,7 @@ int config_parse(struct sn_config *c, int argc, char **argv)
 			if (!dash)
 				return bad("relay-ports", optarg, "LO-HI, e.g. 49152-65535");
 			*dash = '\0';
-			if (parse_u32(tmp, 1024, 65535, &lo) || parse_u32(dash + 1, 1024, 65535, &hi) || lo > hi)
+			if (flags_parse_u32(tmp, 1024, 65535, &lo) || flags_parse_u32(dash + 1, 1024, 65535, &hi) || lo > hi)
 				return bad("relay-ports", optarg, "LO-HI with 1024 <= LO <= HI <= 65535");
 			c->relay_lo = (uint16_t)lo;
 			c->relay_hi = (uint16_t)hi;
@@ -215,40 +201,40 @@ int config_parse(struct sn_config *c, int argc, char **argv)
 				return bad("log-level", optarg, "error, warn, info or debug");
 			break;
 		case OPT_MAX_ALLOCS:
-			if (parse_u32(optarg, 1, 4000000, &c->max_allocs))
+			if (flags_parse_u32(optarg, 1, 4000000, &c->max_allocs))
 				return bad("max-allocations", optarg, "a number from 1 to 4000000");
 			break;
 		case OPT_MAX_ALLOCS_USER:
-			if (parse_u32(optarg, 0, 4000000, &c->max_allocs_per_user))
+			if (flags_parse_u32(optarg, 0, 4000000, &c->max_allocs_per_user))
 				return bad("max-allocations-per-user", optarg, "a number (0 = unlimited)");
 			break;
 		case OPT_MAX_LIFETIME:
-			if (parse_u32(optarg, 60, 86400, &c->max_lifetime_s))
+			if (flags_parse_u32(optarg, 60, 86400, &c->max_lifetime_s))
 				return bad("max-lifetime", optarg, "seconds from 60 to 86400");
 			break;
 		case OPT_NONCE_TTL:
-			if (parse_u32(optarg, 10, 86400, &c->nonce_ttl_s))
+			if (flags_parse_u32(optarg, 10, 86400, &c->nonce_ttl_s))
 				return bad("nonce-ttl", optarg, "seconds from 10 to 86400");
 			break;
 		case OPT_AUTH_FAIL_RATE:
-			if (parse_u32(optarg, 1, 1000000, &c->auth_fail_rate))
+			if (flags_parse_u32(optarg, 1, 1000000, &c->auth_fail_rate))
 				return bad("auth-fail-rate", optarg, "failures per second, at least 1");
 			c->auth_fail_burst = c->auth_fail_rate * 4;
 			break;
 		case OPT_TCP_IDLE:
-			if (parse_u32(optarg, 1, 86400, &c->tcp_idle_s))
+			if (flags_parse_u32(optarg, 1, 86400, &c->tcp_idle_s))
 				return bad("tcp-idle", optarg, "seconds from 1 to 86400");
 			break;
 		case OPT_MAX_TCP:
-			if (parse_u32(optarg, 1, 1000000, &c->max_tcp))
+			if (flags_parse_u32(optarg, 1, 1000000, &c->max_tcp))
 				return bad("max-tcp", optarg, "a number from 1 to 1000000");
 			break;
 		case OPT_BUFFERS:
-			if (parse_u32(optarg, 64, 32768, &c->buffers) || (c->buffers & (c->buffers - 1)))
+			if (flags_parse_u32(optarg, 64, 32768, &c->buffers) || (c->buffers & (c->buffers - 1)))
 				return bad("buffers", optarg, "a power of two from 64 to 32768");
 			break;
 		case OPT_SOCKET_BUFFER:
-			if (parse_u32(optarg, 0, 1u << 30, &v))
+			if (flags_parse_u32(optarg, 0, 1u << 30, &v))
 				return bad("socket-buffer", optarg, "bytes (0 = kernel default)");
 			c->socket_buffer = (int)v;
 			break;
