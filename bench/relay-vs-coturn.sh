@@ -56,7 +56,7 @@ start_server() { # NAME PORT -> SRV_PID
 	parley)
 		taskset -c 0 "$SN" --listen 127.0.0.1:$p --workers 1 --user bench:bench \
 			--allow-loopback-peers --relay-ports 45000-49999 --max-allocations 20000 \
-			--socket-buffer 1048576 >"$OUT/server-$name.log" 2>&1 &
+			>"$OUT/server-$name.log" 2>&1 &
 		;;
 	coturn)
 		taskset -c 0 turnserver -n --no-cli --no-tls --no-dtls --listening-ip 127.0.0.1 \

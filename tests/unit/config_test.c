@@ -133,8 +133,8 @@ Test(config, defaults)
 	cr_assert_eq(cfg.auth_fail_burst, 40);
 	cr_assert_eq(cfg.tcp_idle_s, 60);
 	cr_assert_eq(cfg.max_tcp, 16384);
-	cr_assert_eq(cfg.buffers, 8192);
-	cr_assert_eq(cfg.socket_buffer, 4 << 20);
+	cr_assert_eq(cfg.buffers, 4096);
+	cr_assert_eq(cfg.socket_buffer, 1 << 20);
 	cr_assert_not(cfg.no_tcp);
 	cr_assert_null(cfg.software);
 }
