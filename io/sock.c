@@ -115,6 +115,11 @@ int sock_udp_open_in_range(const union addr *ip, uint16_t lo, uint16_t hi,
 	return -EADDRINUSE;
 }
 
+int sock_udp_timestamps(int fd)
+{
+	return set_int(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1);
+}
+
 int sock_local_addr(int fd, union addr *out)
 {
 	struct sockaddr_storage ss;

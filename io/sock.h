@@ -27,6 +27,10 @@ int sock_tcp_listen(const union addr *a, bool reuseport, int backlog);
 int sock_udp_open_in_range(const union addr *ip, uint16_t lo, uint16_t hi,
 			   uint32_t *cursor, int buf_bytes, union addr *bound);
 
+/* Asks the kernel to stamp each datagram's arrival (SO_TIMESTAMPNS, a
+ * control message with the realtime clock). Returns 0 or -errno. */
+int sock_udp_timestamps(int fd);
+
 /* The address fd is bound to. Returns 0 or -errno. */
 int sock_local_addr(int fd, union addr *out);
 

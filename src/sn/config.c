@@ -15,7 +15,7 @@ enum {
 	OPT_RELAY_PORTS, OPT_RELAY_IP, OPT_ALLOW_LOOPBACK, OPT_ALLOW_PEER, OPT_DENY_PEER,
 	OPT_METRICS, OPT_LOG_LEVEL, OPT_MAX_ALLOCS, OPT_MAX_ALLOCS_USER, OPT_MAX_LIFETIME,
 	OPT_NONCE_TTL, OPT_AUTH_FAIL_RATE, OPT_TCP_IDLE, OPT_MAX_TCP, OPT_BUFFERS,
-	OPT_SOCKET_BUFFER, OPT_NO_TCP, OPT_SOFTWARE, OPT_HELP, OPT_VERSION,
+	OPT_SOCKET_BUFFER, OPT_MAX_QUEUE_DELAY, OPT_NO_TCP, OPT_SOFTWARE, OPT_HELP, OPT_VERSION,
 };
 
 static const struct option options[] = {
@@ -40,6 +40,7 @@ static const struct option options[] = {
 	{ "max-tcp", required_argument, NULL, OPT_MAX_TCP },
 	{ "buffers", required_argument, NULL, OPT_BUFFERS },
 	{ "socket-buffer", required_argument, NULL, OPT_SOCKET_BUFFER },
+	{ "max-queue-delay", required_argument, NULL, OPT_MAX_QUEUE_DELAY },
 	{ "no-tcp", no_argument, NULL, OPT_NO_TCP },
 	{ "software", required_argument, NULL, OPT_SOFTWARE },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -76,6 +77,8 @@ void config_usage(FILE *f)
 	      "  --max-tcp N                 TCP client connections (default 16384)\n"
 	      "  --buffers N                 receive buffers per worker, power of two (default 4096)\n"
 	      "  --socket-buffer BYTES       SO_RCVBUF/SO_SNDBUF of every socket (default 1 MiB)\n"
+	      "  --max-queue-delay MS        drop datagrams that waited longer than this in\n"
+	      "                              the server's queues (default 50; 0 = never)\n"
 	      "  --no-tcp                    do not listen on TCP\n"
 	      "  --software TEXT             SOFTWARE attribute in responses (default none)\n"
 	      "  --help, --version\n",
@@ -113,6 +116,7 @@ static void defaults(struct sn_config *c)
 	 * and neither lost a packet below saturation (bench/, README). */
 	c->buffers = 4096;
 	c->socket_buffer = 1 << 20;
+	c->max_queue_delay_ms = 50;
 }
 
 int config_parse(struct sn_config *c, int argc, char **argv)
@@ -241,6 +245,10 @@ int config_parse(struct sn_config *c, int argc, char **argv)
 			if (flags_parse_u32(optarg, 0, 1u << 30, &v))
 				return bad("socket-buffer", optarg, "bytes (0 = kernel default)");
 			c->socket_buffer = (int)v;
+			break;
+		case OPT_MAX_QUEUE_DELAY:
+			if (flags_parse_u32(optarg, 0, 60000, &c->max_queue_delay_ms))
+				return bad("max-queue-delay", optarg, "milliseconds from 0 to 60000");
 			break;
 		case OPT_NO_TCP:
 			c->no_tcp = true;

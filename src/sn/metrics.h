@@ -55,6 +55,7 @@
 	X(DROP_AUTH_RATE, "auth_rate_limited")                         \
 	X(DROP_NO_TX_BUFFER, "no_tx_buffer")                           \
 	X(DROP_NO_BUFFERS, "no_rx_buffers")                            \
+	X(DROP_STALE, "queued_too_long")                               \
 	X(DROP_TCP_QUEUE_FULL, "tcp_queue_full")                       \
 	X(DROP_TCP_FRAMING, "tcp_framing")                             \
 	X(DROP_SEND_FAILED, "send_failed")

@@ -288,6 +288,8 @@ static void on_allocate(struct worker *w, struct request *r, struct alloc *a)
 		reply_error(w, r, STUN_ERR_INSUFFICIENT_CAPACITY);
 		return;
 	}
+	if (w->max_delay_ns)
+		sock_udp_timestamps(fd);
 	if (m->dont_fragment && family == AF_INET) {
 		int pmtu = IP_PMTUDISC_DO;
 

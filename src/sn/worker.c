@@ -188,36 +188,50 @@ static void arm_listener_udp(struct worker *w, int i)
 	l->udp_starved = false;
 }
 
-/* Reads the local address the datagram was sent to from IP(V6)_PKTINFO. */
-static void read_pktinfo(struct io_uring_recvmsg_out *out, struct msghdr *mh,
-			 const struct listener *l, union addr *local)
+/* Reads what the kernel put in the control area: the local address the
+ * datagram was sent to (IP(V6)_PKTINFO, asked for on wildcard listeners)
+ * into local, and its arrival time (SO_TIMESTAMPNS). Returns true when
+ * the datagram has waited longer than --max-queue-delay: past saturation
+ * a late packet is useless to a call, and forwarding it only delays the
+ * ones behind it. */
+static bool read_cmsgs(struct worker *w, struct io_uring_recvmsg_out *out, struct msghdr *mh,
+		       union addr *local)
 {
 	struct cmsghdr *cm;
 
-	*local = l->addr;
-	if (!l->wildcard)
-		return;
+	if (!mh->msg_controllen || !out->controllen)
+		return false;
 	for (cm = io_uring_recvmsg_cmsg_firsthdr(out, mh); cm;
 	     cm = io_uring_recvmsg_cmsg_nexthdr(out, mh, cm)) {
-		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+			struct timespec ts;
+			int64_t at;
+
+			memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+			at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+			if (w->max_delay_ns && (int64_t)w->now_real_ns - at > w->max_delay_ns)
+				return true;
+		} else if (local && cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
 			struct in_pktinfo pi;
 
 			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
 			local->v4.sin_addr = pi.ipi_addr;
-		} else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+		} else if (local && cm->cmsg_level == IPPROTO_IPV6 &&
+			   cm->cmsg_type == IPV6_PKTINFO) {
 			struct in6_pktinfo pi;
 
 			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
 			local->v6.sin6_addr = pi.ipi6_addr;
 		}
 	}
+	return false;
 }
 
-/* Common part of both multishot receives: returns the payload of a good
- * datagram and its source, or NULL after recycling the buffer. */
+/* Common part of both multishot receives: returns the payload of a good,
+ * timely datagram and its source (and, with local, the address it was
+ * sent to), or NULL after recycling the buffer. */
 static uint8_t *take_datagram(struct worker *w, struct io_uring_cqe *cqe, struct msghdr *mh,
-			      uint16_t *bid, uint32_t *len, union addr *src,
-			      struct io_uring_recvmsg_out **outp)
+			      uint16_t *bid, uint32_t *len, union addr *src, union addr *local)
 {
 	struct io_uring_recvmsg_out *out;
 	uint8_t *buf;
@@ -238,7 +252,10 @@ static uint8_t *take_datagram(struct worker *w, struct io_uring_cqe *cqe, struct
 	}
 	*len = io_uring_recvmsg_payload_length(out, cqe->res, mh);
 	metrics_add(w->m, M_RX_BYTES, *len);
-	*outp = out;
+	if (read_cmsgs(w, out, mh, local)) {
+		metrics_inc(w->m, M_DROP_STALE);
+		goto drop;
+	}
 	return io_uring_recvmsg_payload(out, mh);
 drop:
 	bufring_recycle(&w->br, *bid);
@@ -249,7 +266,6 @@ drop:
 static void on_recv_udp(struct worker *w, struct io_uring_cqe *cqe)
 {
 	uint32_t i = uring_ud_idx(cqe->user_data);
-	struct io_uring_recvmsg_out *out;
 	struct client_ctx ctx;
 	struct listener *l;
 	uint16_t bid;
@@ -270,9 +286,10 @@ static void on_recv_udp(struct worker *w, struct io_uring_cqe *cqe)
 		}
 	} else {
 		memset(&ctx, 0, sizeof(ctx));
-		p = take_datagram(w, cqe, &l->mh, &bid, &len, &ctx.src, &out);
+		ctx.local = l->addr;
+		p = take_datagram(w, cqe, &l->mh, &bid, &len, &ctx.src,
+				  l->wildcard ? &ctx.local : NULL);
 		if (p) {
-			read_pktinfo(out, &l->mh, l, &ctx.local);
 			ctx.transport = IPPROTO_UDP;
 			ctx.via = i;
 			ctx.ref = (struct buf_ref){ .kind = REF_RXBUF, .id = bid };
@@ -298,7 +315,6 @@ static void on_recv_relay(struct worker *w, struct io_uring_cqe *cqe)
 {
 	struct alloc *a = alloc_at(&w->allocs, uring_ud_idx(cqe->user_data),
 				   uring_ud_gen(cqe->user_data));
-	struct io_uring_recvmsg_out *out;
 	union addr peer;
 	uint16_t bid;
 	uint32_t len;
@@ -322,7 +338,7 @@ static void on_recv_relay(struct worker *w, struct io_uring_cqe *cqe)
 			w->n_starved++;
 		}
 	} else {
-		p = take_datagram(w, cqe, &relay_mh, &bid, &len, &peer, &out);
+		p = take_datagram(w, cqe, &relay_mh, &bid, &len, &peer, NULL);
 		if (p) {
 			if (a->state == ALLOC_ACTIVE) {
 				relay_from_peer(w, a, bid, p, len, &peer);
@@ -531,6 +547,8 @@ static void run(struct worker *w)
 			break;
 		}
 		w->now_ms = clock_mono_ms();
+		if (w->max_delay_ns)
+			w->now_real_ns = clock_real_ns();
 		w->recycled = 0;
 		io_uring_for_each_cqe(&w->ring, head, cqe) {
 			on_cqe(w, cqe);
@@ -560,6 +578,8 @@ static int open_listeners(struct worker *w)
 		l->udp_fd = sock_udp_open(&l->addr, true, l->wildcard, cfg->socket_buffer);
 		if (l->udp_fd < 0)
 			return l->udp_fd;
+		if (w->max_delay_ns && sock_udp_timestamps(l->udp_fd))
+			return -errno;
 		l->mh.msg_namelen = WORKER_NAME_SPACE;
 		l->mh.msg_controllen = WORKER_CMSG_SPACE;
 		w->n_lst = i + 1;
@@ -587,6 +607,7 @@ static int worker_setup(struct worker *w)
 	int ret;
 
 	w->m = &w->sn->metrics[w->id];
+	w->max_delay_ns = (int64_t)cfg->max_queue_delay_ms * 1000000;
 	w->now_ms = clock_mono_ms();
 	w->now_s = clock_real_s();
 	w->rng = w->sn->hash_seed ^ ((uint64_t)w->id + 1) * 0x9E3779B97F4A7C15ull;

@@ -34,10 +34,11 @@
 #include "src/sn/metrics.h"
 #include "src/sn/policy.h"
 
-/* The recvmsg layout reserves this much control space; it doubles as
- * headroom in front of the payload for the largest TURN header we add
- * (a Data indication to an IPv6 peer: 20 + 24 + 4 = 48 bytes). */
-#define WORKER_CMSG_SPACE 64
+/* The recvmsg layout reserves this much control space (an arrival time,
+ * 32 bytes, and an IPv6 PKTINFO, 40); it doubles as headroom in front of
+ * the payload for the largest TURN header we add (a Data indication to an
+ * IPv6 peer: 20 + 24 + 4 = 48 bytes). */
+#define WORKER_CMSG_SPACE 80
 #define WORKER_NAME_SPACE ((socklen_t)sizeof(struct sockaddr_in6))
 #define WORKER_BUF_SIZE 2048          /* one receive buffer (MTU-sized datagrams) */
 #define WORKER_TX_SLOT 512            /* one response */
@@ -164,6 +165,8 @@ struct worker {
 	struct metrics_block *m;
 	uint64_t now_ms;                 /* monotonic, refreshed once per loop turn */
 	uint64_t now_s;                  /* Unix seconds, refreshed per tick */
+	uint64_t now_real_ns;            /* realtime ns per loop turn (packet ages) */
+	int64_t max_delay_ns;            /* --max-queue-delay, 0 = off */
 	uint64_t rng;                    /* xorshift state for indication txids */
 	uint32_t relay_cursor;           /* next relay port to try */
 	uint32_t expire_cursor;          /* place in allocs.live the expiry sweep resumes at */

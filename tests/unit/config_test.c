@@ -135,6 +135,7 @@ Test(config, defaults)
 	cr_assert_eq(cfg.max_tcp, 16384);
 	cr_assert_eq(cfg.buffers, 4096);
 	cr_assert_eq(cfg.socket_buffer, 1 << 20);
+	cr_assert_eq(cfg.max_queue_delay_ms, 50);
 	cr_assert_not(cfg.no_tcp);
 	cr_assert_null(cfg.software);
 }
@@ -284,7 +285,7 @@ Test(config, usage_lists_every_flag)
 		"--relay-ip", "--allow-loopback-peers", "--allow-peer", "--deny-peer",
 		"--metrics", "--log-level", "--max-allocations", "--max-allocations-per-user",
 		"--max-lifetime", "--nonce-ttl", "--auth-fail-rate", "--tcp-idle", "--max-tcp",
-		"--buffers", "--socket-buffer", "--no-tcp", "--software", "--help",
+		"--buffers", "--socket-buffer", "--max-queue-delay", "--no-tcp", "--software", "--help",
 	};
 	char *text = NULL;
 	size_t len = 0;
@@ -391,6 +392,18 @@ Test(config, other_bad_values)
 	expect_bad("--tcp-idle", "--tcp-idle", "0", "--user", "a:b", NULL);
 	expect_bad("--max-tcp", "--max-tcp", "0", "--user", "a:b", NULL);
 	expect_bad("--socket-buffer", "--socket-buffer", "-5", "--user", "a:b", NULL);
+	expect_bad("--max-queue-delay", "--max-queue-delay", "60001", "--user", "a:b", NULL);
+	expect_bad("--max-queue-delay", "--max-queue-delay", "5ms", "--user", "a:b", NULL);
+}
+
+Test(config, max_queue_delay_zero_turns_it_off)
+{
+	struct sn_config cfg;
+	char *err;
+
+	cr_assert_eq(parse(&cfg, &err, "--max-queue-delay", "0", "--user", "a:b", NULL), 0);
+	cr_assert_eq(cfg.max_queue_delay_ms, 0);
+	free(err);
 }
 
 Test(config, unknown_option)
