@@ -167,7 +167,7 @@ static void arm_recvmsg(struct worker *w, int fd, struct msghdr *mh, uint64_t ud
 /* The relay sockets share one recvmsg layout: no control data is asked
  * for, but the space is reserved so every payload has the same headroom. */
 static struct msghdr relay_mh = {
-	.msg_namelen = sizeof(struct sockaddr_in6),
+	.msg_namelen = WORKER_NAME_SPACE,
 	.msg_controllen = WORKER_CMSG_SPACE,
 };
 

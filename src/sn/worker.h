@@ -39,7 +39,10 @@
  * the payload for the largest TURN header we add (a Data indication to an
  * IPv6 peer: 20 + 24 + 4 = 48 bytes). */
 #define WORKER_CMSG_SPACE 80
-#define WORKER_NAME_SPACE ((socklen_t)sizeof(struct sockaddr_in6))
+/* Room for the source address: a sockaddr_in6 (28 bytes) rounded up to 8,
+ * so the control messages that follow it (at 16 + 32) are aligned as
+ * struct cmsghdr must be. */
+#define WORKER_NAME_SPACE ((socklen_t)32)
 #define WORKER_BUF_SIZE 2048          /* one receive buffer (MTU-sized datagrams) */
 #define WORKER_TX_SLOT 512            /* one response */
 #define WORKER_CONN_RX 16384          /* a TCP client's receive area */
