@@ -31,49 +31,7 @@ DURATION=${DURATION:-6}
 SERVERS=${SERVERS:-"parley coturn floor"}
 if [ "$QUICK" = "--quick" ]; then CALLS="20 40"; DURATION=2; fi
 
-PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-cpu_ns() {
-	local sum=0 ns t
-	for t in /proc/"$1"/task/*/schedstat; do
-		read -r ns _ 2>/dev/null <"$t" && sum=$((sum + ns))
-	done
-	echo "$sum"
-}
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 20000))
-		ss -Hlnu "sport = :$p" | grep -q . || ss -Hlnt "sport = :$p" | grep -q . || { echo $p; return; }
-	done
-}
-
-start_server() { # NAME PORT -> SRV_PID
-	local name=$1 p=$2
-	case $name in
-	parley)
-		taskset -c 0 "$SN" --listen 127.0.0.1:$p --workers 1 --user bench:bench \
-			--allow-loopback-peers --relay-ports 45000-49999 --max-allocations 20000 \
-			>"$OUT/server-$name.log" 2>&1 &
-		;;
-	coturn)
-		taskset -c 0 turnserver -n --no-cli --no-tls --no-dtls --listening-ip 127.0.0.1 \
-			--listening-port $p --relay-ip 127.0.0.1 --min-port 50000 --max-port 54999 \
-			--relay-threads 1 --lt-cred-mech --user bench:bench --realm parley \
-			--allow-loopback-peers --no-stdout-log --log-file /dev/null \
-			>"$OUT/server-$name.log" 2>&1 &
-		;;
-	floor)
-		taskset -c 0 "$FLOOR" 127.0.0.1:$p >"$OUT/server-$name.log" 2>&1 &
-		;;
-	esac
-	SRV_PID=$!
-	PIDS+=("$SRV_PID")
-	sleep 0.5
-	kill -0 "$SRV_PID" 2>/dev/null || { cat "$OUT/server-$name.log"; echo "bench: $name did not start" >&2; exit 1; }
-}
+. bench/lib.sh
 
 # sample PID FILE: "t_ns cpu_ns" every 50 ms until PID exits. Builtins
 # only (no fork per sample) and pinned to the load's CPU: a sampler that
@@ -109,7 +67,7 @@ for calls in $CALLS; do
 		taskset -c 1 "$LOAD" --target 127.0.0.1:$p --calls "$n" --duration "$DURATION" \
 			--ramp 1 --user bench --password bench --quiet "${mode[@]}" \
 			--json "$OUT/load.json" >"$OUT/load-$name-$calls.log" 2>&1 || true
-		rss=$(awk '/^VmHWM/ { print $2 }' /proc/"$SRV_PID"/status)
+		rss=$(rss_kb "$SRV_PID")
 		kill "$SRV_PID"; wait "$SRV_PID" 2>/dev/null || true
 		kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
 		# CPU over the media phase: from the end of set-up for duration_s.

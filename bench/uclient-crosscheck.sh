@@ -23,44 +23,12 @@ MSGS=${MSGS:-500}            # messages per client (20 ms apart)
 ROUNDS=${ROUNDS:-2}
 if [ "$QUICK" = "--quick" ]; then CLIENTS=10 MSGS=50 ROUNDS=1; fi
 
-PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-cpu_ns() { # all threads of PID
-	local sum=0 t
-	for t in /proc/"$1"/task/*/schedstat; do
-		read -r ns _ <"$t" && sum=$((sum + ns))
-	done
-	echo "$sum"
-}
-rss_kb() { awk '/^VmHWM/ { print $2 }' /proc/"$1"/status; }
-port() { echo $((30000 + RANDOM % 10000)); }
-
-start_server() { # NAME PORT -> sets SRV_PID
-	local name=$1 p=$2
-	case $name in
-	parley)
-		taskset -c 0 "$SN" --listen 127.0.0.1:$p --workers 1 --user bench:bench --realm parley \
-			--allow-loopback-peers --relay-ports 45000-49999 >"$OUT/$name.log" 2>&1 &
-		;;
-	coturn)
-		taskset -c 0 turnserver -n --no-cli --no-tls --no-dtls --listening-ip 127.0.0.1 \
-			--listening-port $p --relay-ip 127.0.0.1 --min-port 50000 --max-port 54999 \
-			--relay-threads 1 --lt-cred-mech --user bench:bench --realm parley \
-			--allow-loopback-peers --no-stdout-log --log-file /dev/null >"$OUT/$name.log" 2>&1 &
-		;;
-	esac
-	SRV_PID=$!
-	PIDS+=("$SRV_PID")
-	sleep 1
-	kill -0 "$SRV_PID" 2>/dev/null || { cat "$OUT/$name.log"; echo "bench: $name did not start" >&2; exit 1; }
-}
+. bench/lib.sh
 
 declare -A CPU PKTS RSS LOSS RTT
 for r in $(seq 1 "$ROUNDS"); do
 	for name in parley coturn; do
-		p=$(port)
+		p=$(free_port)
 		start_server "$name" "$p"
 		taskset -c 1 turnutils_uclient -y -c -m "$CLIENTS" -n "$MSGS" -l 172 -z 20 \
 			-u bench -w bench -p "$p" 127.0.0.1 >"$OUT/$name.load.log" 2>&1 &

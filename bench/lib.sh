@@ -1,0 +1,60 @@
+# Shared by the bench scripts: how each server is started (one command
+# line per server, so every comparison measures the same set-up), CPU and
+# memory readings from /proc, free ports, and stopping what was started.
+# The sourcing script sets OUT, SN (parley-sn) and, for the floor, FLOOR.
+
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# cpu_ns PID: nanoseconds on CPU, all threads (io_uring's included).
+cpu_ns() {
+	local sum=0 ns t
+	for t in /proc/"$1"/task/*/schedstat; do
+		read -r ns _ 2>/dev/null <"$t" && sum=$((sum + ns))
+	done
+	echo "$sum"
+}
+
+# rss_kb PID: peak resident set (VmHWM).
+rss_kb() { awk '/^VmHWM/ { print $2 }' /proc/"$1"/status; }
+
+# free_port: a loopback port nothing listens on, UDP or TCP.
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 20000))
+		ss -Hlnu "sport = :$p" | grep -q . || ss -Hlnt "sport = :$p" | grep -q . || { echo $p; return; }
+	done
+}
+
+# start_server NAME PORT: parley, coturn or floor on 127.0.0.1:PORT, one
+# worker / relay thread pinned to CPU 0, credentials bench:bench in realm
+# parley. Sets SRV_PID; logs to $OUT/server-NAME.log.
+start_server() {
+	local name=$1 p=$2
+	case $name in
+	parley)
+		taskset -c 0 "$SN" --listen 127.0.0.1:$p --workers 1 --user bench:bench \
+			--allow-loopback-peers --relay-ports 45000-49999 --max-allocations 20000 \
+			>"$OUT/server-$name.log" 2>&1 &
+		;;
+	coturn)
+		taskset -c 0 turnserver -n --no-cli --no-tls --no-dtls --listening-ip 127.0.0.1 \
+			--listening-port $p --relay-ip 127.0.0.1 --min-port 50000 --max-port 54999 \
+			--relay-threads 1 --lt-cred-mech --user bench:bench --realm parley \
+			--allow-loopback-peers --no-stdout-log --log-file /dev/null \
+			>"$OUT/server-$name.log" 2>&1 &
+		;;
+	floor)
+		taskset -c 0 "$FLOOR" 127.0.0.1:$p >"$OUT/server-$name.log" 2>&1 &
+		;;
+	esac
+	SRV_PID=$!
+	PIDS+=("$SRV_PID")
+	sleep 0.5
+	kill -0 "$SRV_PID" 2>/dev/null || { cat "$OUT/server-$name.log"; echo "bench: $name did not start" >&2; exit 1; }
+}
