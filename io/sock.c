@@ -115,6 +115,27 @@ int sock_udp_open_in_range(const union addr *ip, uint16_t lo, uint16_t hi,
 	return -EADDRINUSE;
 }
 
+int sock_tcp_bound(const union addr *a)
+{
+	int fd = socket(a->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	if ((a->sa.sa_family == AF_INET6 && (ret = set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1))) ||
+	    (ret = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1)) ||
+	    (ret = set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1)))
+		goto fail;
+	if (bind(fd, &a->sa, addr_len(a))) {
+		ret = -errno;
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return ret;
+}
+
 int sock_udp_timestamps(int fd)
 {
 	return set_int(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1);

@@ -27,6 +27,11 @@ int sock_tcp_listen(const union addr *a, bool reuseport, int backlog);
 int sock_udp_open_in_range(const union addr *ip, uint16_t lo, uint16_t hi,
 			   uint32_t *cursor, int buf_bytes, union addr *bound);
 
+/* A TCP socket bound to a (SO_REUSEADDR and SO_REUSEPORT, so a listener
+ * and the connections it makes can share one address; IPv6 only for an
+ * IPv6 address). Blocking, close-on-exec. Returns the socket or -errno. */
+int sock_tcp_bound(const union addr *a);
+
 /* Asks the kernel to stamp each datagram's arrival (SO_TIMESTAMPNS, a
  * control message with the realtime clock). Returns 0 or -errno. */
 int sock_udp_timestamps(int fd);

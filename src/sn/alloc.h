@@ -59,6 +59,9 @@ struct alloc {
 	uint32_t via;           /* UDP listener index, or TCP connection slot */
 	uint32_t live_pos;      /* its place in alloc_table.live while in use */
 	uint8_t transport;      /* IPPROTO_UDP or IPPROTO_TCP on the client side */
+	uint8_t relay_proto;    /* IPPROTO_UDP, or IPPROTO_TCP (RFC 6062: relay_fd listens) */
+	uint32_t links;         /* TCP allocation's peer connections: link slot + 1, 0 ends */
+	uint32_t n_links;
 	uint8_t state;          /* enum alloc_state */
 	uint8_t n_perms;
 	uint8_t n_channels;

@@ -1,4 +1,5 @@
 #include "src/sn/config.h"
+#include "src/sn/tcplink.h"
 #include "src/common/flags.h"
 
 #include <errno.h>
@@ -15,7 +16,8 @@ enum {
 	OPT_RELAY_PORTS, OPT_RELAY_IP, OPT_ALLOW_LOOPBACK, OPT_ALLOW_PEER, OPT_DENY_PEER,
 	OPT_METRICS, OPT_LOG_LEVEL, OPT_MAX_ALLOCS, OPT_MAX_ALLOCS_USER, OPT_MAX_LIFETIME,
 	OPT_NONCE_TTL, OPT_AUTH_FAIL_RATE, OPT_TCP_IDLE, OPT_MAX_TCP, OPT_BUFFERS,
-	OPT_SOCKET_BUFFER, OPT_MAX_QUEUE_DELAY, OPT_NO_TCP, OPT_SOFTWARE, OPT_HELP, OPT_VERSION,
+	OPT_SOCKET_BUFFER, OPT_MAX_QUEUE_DELAY, OPT_MAX_TCP_PEERS, OPT_MAX_PEER_CONNS, OPT_TCP_FORWARD,
+	 OPT_NO_TCP, OPT_SOFTWARE, OPT_HELP, OPT_VERSION,
 };
 
 static const struct option options[] = {
@@ -38,6 +40,9 @@ static const struct option options[] = {
 	{ "auth-fail-rate", required_argument, NULL, OPT_AUTH_FAIL_RATE },
 	{ "tcp-idle", required_argument, NULL, OPT_TCP_IDLE },
 	{ "max-tcp", required_argument, NULL, OPT_MAX_TCP },
+	{ "max-tcp-peers", required_argument, NULL, OPT_MAX_TCP_PEERS },
+	{ "max-peer-connections", required_argument, NULL, OPT_MAX_PEER_CONNS },
+	{ "tcp-forward", required_argument, NULL, OPT_TCP_FORWARD },
 	{ "buffers", required_argument, NULL, OPT_BUFFERS },
 	{ "socket-buffer", required_argument, NULL, OPT_SOCKET_BUFFER },
 	{ "max-queue-delay", required_argument, NULL, OPT_MAX_QUEUE_DELAY },
@@ -75,6 +80,12 @@ void config_usage(FILE *f)
 	      "  --tcp-idle S                close TCP clients idle this long without an\n"
 	      "                              allocation (default 60)\n"
 	      "  --max-tcp N                 TCP client connections (default 16384)\n"
+"  --max-tcp-peers N           peer connections of TCP allocations (RFC 6062),\n"
+	      "                              all users (default 16384)\n"
+	      "  --max-peer-connections N    peer connections per TCP allocation (default 32;\n"
+	      "                              with --max-allocations-per-user, the per-user bound)\n"
+	      "  --tcp-forward splice|copy   how TCP allocations move bytes: through a pipe,\n"
+	      "                              kernel to kernel (default), or through user space\n"
 	      "  --buffers N                 receive buffers per worker, power of two (default 4096)\n"
 	      "  --socket-buffer BYTES       SO_RCVBUF/SO_SNDBUF of every socket (default 1 MiB)\n"
 	      "  --max-queue-delay MS        drop datagrams that waited longer than this in\n"
@@ -96,7 +107,7 @@ static void defaults(struct sn_config *c)
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 	memset(c, 0, sizeof(*c));
-	c->workers = n > 0 ? (int)n : 1;
+	c->workers = n > 0 ? (n < TCPLINK_MAX_WORKERS ? (int)n : TCPLINK_MAX_WORKERS) : 1;
 	c->realm = "parley";
 	c->relay_lo = 49152;
 	c->relay_hi = 65535;
@@ -110,6 +121,9 @@ static void defaults(struct sn_config *c)
 	c->auth_fail_burst = 40;
 	c->tcp_idle_s = 60;
 	c->max_tcp = 16384;
+	c->max_tcp_peers = 16384;
+	c->max_peer_conns = 32;
+	c->tcp_engine = TCPLINK_SPLICE;
 	/* Queues absorb bursts but, past saturation, every queued packet is
 	 * latency: with 8192 buffers and 4 MiB socket buffers an overloaded
 	 * worker delayed media by 160-280 ms (p50), with these by ~60 ms,
@@ -137,8 +151,9 @@ int config_parse(struct sn_config *c, int argc, char **argv)
 			c->n_listen++;
 			break;
 		case OPT_WORKERS:
-			if (flags_parse_u32(optarg, 1, 256, &v))
-				return bad("workers", optarg, "a number of threads from 1 to 256");
+			/* A CONNECTION-ID names its worker in 6 bits. */
+			if (flags_parse_u32(optarg, 1, TCPLINK_MAX_WORKERS, &v))
+				return bad("workers", optarg, "a number of threads from 1 to 64");
 			c->workers = (int)v;
 			break;
 		case OPT_REALM:
@@ -236,6 +251,22 @@ int config_parse(struct sn_config *c, int argc, char **argv)
 		case OPT_MAX_TCP:
 			if (flags_parse_u32(optarg, 1, 1000000, &c->max_tcp))
 				return bad("max-tcp", optarg, "a number from 1 to 1000000");
+			break;
+		case OPT_MAX_TCP_PEERS:
+			if (flags_parse_u32(optarg, 1, 1000000, &c->max_tcp_peers))
+				return bad("max-tcp-peers", optarg, "a number from 1 to 1000000");
+			break;
+		case OPT_MAX_PEER_CONNS:
+			if (flags_parse_u32(optarg, 1, 65536, &c->max_peer_conns))
+				return bad("max-peer-connections", optarg, "a number from 1 to 65536");
+			break;
+		case OPT_TCP_FORWARD:
+			if (!strcmp(optarg, "splice"))
+				c->tcp_engine = TCPLINK_SPLICE;
+			else if (!strcmp(optarg, "copy"))
+				c->tcp_engine = TCPLINK_COPY;
+			else
+				return bad("tcp-forward", optarg, "splice or copy");
 			break;
 		case OPT_BUFFERS:
 			if (flags_parse_u32(optarg, 64, 32768, &c->buffers) || (c->buffers & (c->buffers - 1)))

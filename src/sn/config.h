@@ -40,6 +40,9 @@ struct sn_config {
 	uint32_t auth_fail_burst;
 	uint32_t tcp_idle_s;         /* a TCP client with no allocation and no traffic is closed */
 	uint32_t max_tcp;            /* total TCP client connections */
+	uint32_t max_tcp_peers;      /* total RFC 6062 peer connections */
+	uint32_t max_peer_conns;     /* peer connections per TCP allocation */
+	int tcp_engine;              /* enum tcplink_engine: splice or copy */
 	uint32_t buffers;            /* receive buffers per worker (power of two) */
 	uint32_t max_queue_delay_ms; /* drop datagrams that waited longer; 0 = off */
 	int socket_buffer;           /* SO_RCVBUF/SO_SNDBUF bytes, 0 = kernel default */

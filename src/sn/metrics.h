@@ -28,12 +28,26 @@
 	X(TCP_ACCEPTED, "tcp_connections_accepted_total", "TCP connections accepted")    \
 	X(TCP_CLOSED, "tcp_connections_closed_total", "TCP connections closed")          \
 	X(RECV_REARMS, "recv_rearms_total", "Multishot receives re-armed")               \
-	X(SEND_ERRORS, "send_errors_total", "Sends the kernel failed")
+	X(SEND_ERRORS, "send_errors_total", "Sends the kernel failed")                    \
+	X(TCP_HANDOVERS, "tcp_handovers_total", "Data connections handed to the worker owning their allocation") \
+	X(LINKS_CONNECT, "tcp_peer_connects_total", "Connect requests started (RFC 6062)")     \
+	X(LINKS_CONNECT_FAILED, "tcp_peer_connect_failures_total", "Connects that failed or timed out (447)") \
+	X(LINKS_ACCEPTED, "tcp_peer_accepted_total", "Peer connections accepted on TCP allocations") \
+	X(LINKS_REFUSED, "tcp_peer_refused_total", "Peer connections closed: no permission or over quota") \
+	X(LINKS_BOUND, "tcp_peer_bound_total", "Peer connections bound to a data connection") \
+	X(LINKS_BIND_TIMEOUT, "tcp_peer_bind_timeouts_total", "Peer connections never bound (30 s)") \
+	X(LINKS_CLOSED, "tcp_peer_closed_total", "Peer connections ended")                \
+	X(LINKS_RESET, "tcp_peer_reset_total", "Peer connections ended by a reset or an error") \
+	X(LINK_ERRORS, "tcp_peer_io_errors_total", "Errors reading or writing a peer or data connection") \
+	X(LINK_BYTES_UP, "tcp_relayed_to_peer_bytes_total", "Bytes relayed data connection to peer") \
+	X(LINK_BYTES_DOWN, "tcp_relayed_to_client_bytes_total", "Bytes relayed peer to data connection")
 
 #define METRICS_GAUGES(X)                                                         \
 	X(ALLOCS_ACTIVE, "allocations", "Allocations in use")                      \
 	X(TCP_ACTIVE, "tcp_connections", "TCP client connections open")            \
-	X(BUFS_HELD, "buffers_held", "Receive buffers held by sends in flight")
+	X(BUFS_HELD, "buffers_held", "Receive buffers held by sends in flight")    \
+	X(LINKS_ACTIVE, "tcp_peer_connections", "RFC 6062 peer connections open")     \
+	X(LINK_HELD, "tcp_peer_buffered_bytes", "Bytes read from TCP links and not yet written")
 
 /* Why a packet was dropped (label reason="..."). */
 #define METRICS_DROPS(X)                                               \

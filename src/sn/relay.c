@@ -10,6 +10,7 @@
 #include "src/sn/worker.h"
 
 #define REQUESTED_TRANSPORT_UDP 17
+#define REQUESTED_TRANSPORT_TCP 6
 #define FAMILY_IPV4 0x01
 #define FAMILY_IPV6 0x02
 
@@ -67,24 +68,33 @@ static uint8_t *reply_begin(struct worker *w, struct request *r, struct stun_bui
 	return buf;
 }
 
-/* Signs (when authenticated), fingerprints (when the request had one)
- * and sends. */
-static void reply_end(struct worker *w, struct request *r, struct stun_builder *b,
-		      uint8_t *buf, uint32_t slot)
+/* Adds SOFTWARE, the integrity under key (when set) and the
+ * fingerprint (when wanted), and returns the message length or -1. */
+static int message_finish(struct worker *w, struct stun_builder *b, const uint8_t *key,
+			  bool sha256, bool fingerprint)
 {
 	const char *sw = w->sn->cfg->software;
 
 	if (sw)
 		stun_put(b, STUN_ATTR_SOFTWARE, sw, strlen(sw));
-	if (r->key) {
-		if (r->sha256)
-			stun_put_integrity_sha256(b, r->key, CRED_KEY_LEN);
+	if (key) {
+		if (sha256)
+			stun_put_integrity_sha256(b, key, CRED_KEY_LEN);
 		else
-			stun_put_integrity(b, r->key, CRED_KEY_LEN);
+			stun_put_integrity(b, key, CRED_KEY_LEN);
 	}
-	if (r->msg.fingerprint)
+	if (fingerprint)
 		stun_put_fingerprint(b);
-	send_reply(w, r->ctx, buf, stun_finish(b), slot);
+	return stun_finish(b);
+}
+
+/* Signs (when authenticated), fingerprints (when the request had one)
+ * and sends. */
+static void reply_end(struct worker *w, struct request *r, struct stun_builder *b,
+		      uint8_t *buf, uint32_t slot)
+{
+	send_reply(w, r->ctx, buf, message_finish(w, b, r->key, r->sha256, r->msg.fingerprint != 0),
+		   slot);
 }
 
 static void reply_error(struct worker *w, struct request *r, int code)
@@ -222,6 +232,7 @@ static void on_allocate(struct worker *w, struct request *r, struct alloc *a)
 	const struct stun_msg *m = &r->msg;
 	struct client_ctx *ctx = r->ctx;
 	int family = AF_INET, fd, ret;
+	uint8_t proto;
 	uint64_t user_id;
 	union addr ip, relay;
 
@@ -239,8 +250,17 @@ static void on_allocate(struct worker *w, struct request *r, struct alloc *a)
 		reply_error(w, r, STUN_ERR_BAD_REQUEST);
 		return;
 	}
-	if (r->buf[m->requested_transport] != REQUESTED_TRANSPORT_UDP) {
+	proto = r->buf[m->requested_transport];
+	if (proto != REQUESTED_TRANSPORT_UDP && proto != REQUESTED_TRANSPORT_TCP) {
 		reply_error(w, r, STUN_ERR_UNSUPPORTED_TRANSPORT);
+		return;
+	}
+	/* RFC 6062 §5.1: a TCP allocation is made over TCP, and port
+	 * reservations and DONT-FRAGMENT mean nothing for it. */
+	if (proto == REQUESTED_TRANSPORT_TCP &&
+	    (ctx->transport != IPPROTO_TCP || m->reservation_token || m->even_port ||
+	     m->dont_fragment)) {
+		reply_error(w, r, STUN_ERR_BAD_REQUEST);
 		return;
 	}
 	if (m->reservation_token || (m->even_port && (r->buf[m->even_port] & 0x80))) {
@@ -272,7 +292,7 @@ static void on_allocate(struct worker *w, struct request *r, struct alloc *a)
 		return;
 	}
 	fd = -1;
-	for (int tries = 0; tries < 64; tries++) {
+	for (int tries = 0; proto == REQUESTED_TRANSPORT_UDP && tries < 64; tries++) {
 		fd = sock_udp_open_in_range(&ip, w->sn->cfg->relay_lo, w->sn->cfg->relay_hi,
 					    &w->relay_cursor, w->sn->cfg->socket_buffer, &relay);
 		if (fd < 0 || !m->even_port || !(addr_port(&relay) & 1))
@@ -280,15 +300,21 @@ static void on_allocate(struct worker *w, struct request *r, struct alloc *a)
 		close(fd);
 		fd = -1;
 	}
+	if (proto == REQUESTED_TRANSPORT_TCP)
+		fd = tcplink_listen(w, &ip, &relay);
 	a = fd >= 0 ? alloc_insert(&w->allocs, ctx->transport, ctx->via, &ctx->src) : NULL;
 	if (!a) {
-		if (fd >= 0)
+		if (fd >= 0) {
 			close(fd);
+			if (proto == REQUESTED_TRANSPORT_TCP)
+				tcplink_port_release(w, &relay);
+		}
 		auth_quota_give(w->sn->auth, user_id);
 		reply_error(w, r, STUN_ERR_INSUFFICIENT_CAPACITY);
 		return;
 	}
-	if (w->max_delay_ns)
+	a->relay_proto = proto == REQUESTED_TRANSPORT_TCP ? IPPROTO_TCP : IPPROTO_UDP;
+	if (w->max_delay_ns && proto == REQUESTED_TRANSPORT_UDP)
 		sock_udp_timestamps(fd);
 	if (m->dont_fragment && family == AF_INET) {
 		int pmtu = IP_PMTUDISC_DO;
@@ -421,6 +447,11 @@ static void on_channel_bind(struct worker *w, struct request *r, struct alloc *a
 		reply_error(w, r, STUN_ERR_ALLOCATION_MISMATCH);
 		return;
 	}
+	if (a->relay_proto == IPPROTO_TCP) {
+		/* Channels frame datagrams; a TCP allocation has streams. */
+		reply_error(w, r, STUN_ERR_BAD_REQUEST);
+		return;
+	}
 	if (!r->msg.channel_number || r->msg.n_peers != 1) {
 		log_debug("worker %d: channel bind without one peer and a number", w->id);
 		reply_error(w, r, STUN_ERR_BAD_REQUEST);
@@ -436,6 +467,65 @@ static void on_channel_bind(struct worker *w, struct request *r, struct alloc *a
 		return;
 	}
 	reply_ok(w, r);
+}
+
+/* Connect (RFC 6062 §5.2): answered when the connection is made. */
+static void on_connect(struct worker *w, struct request *r, struct alloc *a)
+{
+	union addr peers[STUN_MAX_PEERS];
+	int ret;
+
+	if (!a) {
+		reply_error(w, r, STUN_ERR_ALLOCATION_MISMATCH);
+		return;
+	}
+	if (a->relay_proto != IPPROTO_TCP || r->msg.n_peers != 1) {
+		reply_error(w, r, STUN_ERR_BAD_REQUEST);
+		return;
+	}
+	if (!check_peers(w, r, a, peers))
+		return;
+	ret = tcplink_connect(w, a, &peers[0], r->msg.txid, r->sha256, r->msg.fingerprint != 0);
+	if (ret == -EEXIST)
+		reply_error(w, r, STUN_ERR_CONNECTION_ALREADY_EXISTS);
+	else if (ret == -ENOSPC)
+		reply_error(w, r, STUN_ERR_INSUFFICIENT_CAPACITY);
+	else if (ret)
+		reply_error(w, r, STUN_ERR_CONNECTION_TIMEOUT);
+}
+
+/* ConnectionBind (RFC 6062 §5.4) on a new connection, authenticated, on
+ * the worker that owns the CONNECTION-ID. a is an allocation of this
+ * same connection, which a data connection must not have. */
+static void on_connection_bind(struct worker *w, struct request *r, struct alloc *a)
+{
+	struct client_ctx *ctx = r->ctx;
+	struct stun_builder b;
+	struct tcplink *L;
+	struct alloc *owner;
+	uint32_t slot;
+	uint8_t *buf;
+	int len;
+
+	L = r->msg.connection_id ? tcplink_find(w, stun_get_u32(r->buf, r->msg.connection_id)) : NULL;
+	if (a || !L || ctx->conn->q_len || ctx->conn->sending) {
+		reply_error(w, r, STUN_ERR_BAD_REQUEST);
+		return;
+	}
+	owner = tcplink_alloc(w, L);
+	if (!owner || owner->user_id != auth_user_id(w->sn->auth,
+						      (const char *)r->buf + r->msg.username,
+						      r->msg.username_len)) {
+		reply_error(w, r, owner ? STUN_ERR_WRONG_CREDENTIALS : STUN_ERR_BAD_REQUEST);
+		return;
+	}
+	buf = reply_begin(w, r, &b, STUN_SUCCESS, &slot);
+	if (!buf)
+		return;
+	len = message_finish(w, &b, r->key, r->sha256, r->msg.fingerprint != 0);
+	if (len > 0)
+		tcplink_bind(w, L, ctx->conn, buf, (uint32_t)len);
+	worker_ref_release(w, (struct buf_ref){ .kind = REF_TX, .id = slot });
 }
 
 static void on_binding(struct worker *w, struct request *r)
@@ -475,6 +565,25 @@ static void on_request(struct worker *w, struct request *r)
 	case TURN_REFRESH:
 	case TURN_CREATE_PERMISSION:
 	case TURN_CHANNEL_BIND:
+	case TURN_CONNECT:
+		break;
+	case TURN_CONNECTION_BIND:
+		if (ctx->transport != IPPROTO_TCP) {
+			reply_error(w, r, STUN_ERR_BAD_REQUEST);
+			return;
+		}
+		/* The worker that owns the CONNECTION-ID answers: it holds the
+		 * link and its allocation. Nothing is checked here but where
+		 * to send it. */
+		if (r->msg.connection_id) {
+			uint32_t id = stun_get_u32(r->buf, r->msg.connection_id);
+
+			if (tcplink_id_worker(id) != w->id && tcplink_id_worker(id) < w->sn->n_workers) {
+				if (tcp_handover(w, ctx->conn, (uint32_t)(r->buf - ctx->conn->rx), id))
+					reply_error(w, r, STUN_ERR_SERVER_ERROR);
+				return;
+			}
+		}
 		break;
 	default:
 		reply_error(w, r, STUN_ERR_BAD_REQUEST);
@@ -506,6 +615,12 @@ static void on_request(struct worker *w, struct request *r)
 	case TURN_CHANNEL_BIND:
 		on_channel_bind(w, r, a);
 		break;
+	case TURN_CONNECT:
+		on_connect(w, r, a);
+		break;
+	case TURN_CONNECTION_BIND:
+		on_connection_bind(w, r, a);
+		break;
 	}
 out:
 	cred_wipe(key, sizeof(key));
@@ -530,7 +645,7 @@ static void on_send_indication(struct worker *w, struct client_ctx *ctx, const u
 		metrics_inc(w->m, M_DROP_NO_ALLOCATION);
 		goto drop;
 	}
-	if (m->n_peers != 1 || !m->data ||
+	if (a->relay_proto == IPPROTO_TCP || m->n_peers != 1 || !m->data ||
 	    stun_get_addr(buf, m, m->peers[0], m->peers_len[0], true, &peer) ||
 	    peer.sa.sa_family != a->relay.sa.sa_family) {
 		metrics_inc(w->m, M_DROP_SEND_INVALID);
@@ -607,6 +722,17 @@ void relay_from_client(struct worker *w, struct client_ctx *ctx, uint8_t *p, uin
 
 /* ---- forwarding: peer to client ---------------------------------------- */
 
+/* Transaction ids of indications: not secrets, only unique enough. */
+static void random_txid(struct worker *w, uint8_t txid[STUN_TXID_LEN])
+{
+	for (int i = 0; i < STUN_TXID_LEN; i++) {
+		w->rng ^= w->rng << 13;
+		w->rng ^= w->rng >> 7;
+		w->rng ^= w->rng << 17;
+		txid[i] = (uint8_t)w->rng;
+	}
+}
+
 void relay_from_peer(struct worker *w, struct alloc *a, uint16_t bid, uint8_t *p,
 		     uint32_t len, const union addr *peer)
 {
@@ -649,12 +775,7 @@ void relay_from_peer(struct worker *w, struct alloc *a, uint16_t bid, uint8_t *p
 			worker_ref_release(w, ref);
 			return;
 		}
-		for (int i = 0; i < STUN_TXID_LEN; i++) {
-			w->rng ^= w->rng << 13;
-			w->rng ^= w->rng >> 7;
-			w->rng ^= w->rng << 17;
-			txid[i] = (uint8_t)w->rng;
-		}
+		random_txid(w, txid);
 		start = p - hdr;
 		stun_build(&b, start, hdr, TURN_DATA, STUN_INDICATION, txid);
 		stun_put_addr(&b, STUN_ATTR_XOR_PEER_ADDRESS, peer, true);
@@ -680,4 +801,74 @@ void relay_from_peer(struct worker *w, struct alloc *a, uint16_t bid, uint8_t *p
 		worker_send_udp(w, l->udp_fd, start, total, &a->client, l->wildcard ? &a->local : NULL,
 				ref);
 	}
+}
+
+/* ---- RFC 6062 messages the links send ----------------------------------- */
+
+void relay_connect_answer(struct worker *w, struct alloc *a, const uint8_t txid[STUN_TXID_LEN],
+			  bool sha256, bool fingerprint, int code, uint32_t id)
+{
+	struct buf_ref ref = { .kind = REF_TX };
+	struct stun_builder b;
+	struct conn *c;
+	uint8_t *buf;
+	int len;
+
+	if (a->transport != IPPROTO_TCP || a->via >= w->n_conns)
+		return;
+	c = &w->conns[a->via];
+	if (c->state != CONN_OPEN)
+		return;
+	buf = worker_tx_get(w, &ref.id);
+	if (!buf) {
+		metrics_inc(w->m, M_DROP_NO_TX_BUFFER);
+		return;
+	}
+	stun_build(&b, buf, WORKER_TX_SLOT, TURN_CONNECT, code ? STUN_ERROR : STUN_SUCCESS, txid);
+	if (code) {
+		metrics_inc(w->m, M_ERROR_RESPONSES);
+		stun_put_error(&b, code, NULL);
+	} else {
+		stun_put_u32(&b, STUN_ATTR_CONNECTION_ID, id);
+	}
+	len = message_finish(w, &b, a->key, sha256, fingerprint);
+	if (len < 0) {
+		worker_ref_release(w, ref);
+		return;
+	}
+	tcp_send(w, c, buf, (uint32_t)len, ref);
+}
+
+void relay_connection_attempt(struct worker *w, struct alloc *a, uint32_t id,
+			      const union addr *peer)
+{
+	struct buf_ref ref = { .kind = REF_TX };
+	uint8_t txid[STUN_TXID_LEN];
+	struct stun_builder b;
+	struct conn *c;
+	uint8_t *buf;
+	int len;
+
+	if (a->transport != IPPROTO_TCP || a->via >= w->n_conns)
+		return;
+	c = &w->conns[a->via];
+	if (c->state != CONN_OPEN)
+		return;
+	buf = worker_tx_get(w, &ref.id);
+	if (!buf) {
+		metrics_inc(w->m, M_DROP_NO_TX_BUFFER);
+		return;
+	}
+	random_txid(w, txid);
+	stun_build(&b, buf, WORKER_TX_SLOT, TURN_CONNECTION_ATTEMPT, STUN_INDICATION, txid);
+	stun_put_u32(&b, STUN_ATTR_CONNECTION_ID, id);
+	stun_put_addr(&b, STUN_ATTR_XOR_PEER_ADDRESS, peer, true);
+	/* Indications carry no integrity under long-term credentials
+	 * (RFC 8656 §5). */
+	len = message_finish(w, &b, NULL, false, true);
+	if (len < 0) {
+		worker_ref_release(w, ref);
+		return;
+	}
+	tcp_send(w, c, buf, (uint32_t)len, ref);
 }

@@ -3,6 +3,7 @@
  * ordered output queue of each connection. Part of the worker: every
  * function runs on the thread that owns the connection. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 
 static void conn_maybe_resume(struct worker *w, struct conn *c);
 static void conn_maybe_free(struct worker *w, struct conn *c);
+static void conn_received(struct worker *w, struct conn *c);
 
 /* ---- TCP output queue ------------------------------------------------- */
 
@@ -143,7 +145,11 @@ static void conn_maybe_free(struct worker *w, struct conn *c)
 {
 	if (c->state != CONN_CLOSING || c->rx_refs || c->recv_armed || c->sending)
 		return;
-	close(c->fd);
+	/* A detached socket (fd -1) lives on elsewhere: not closed here. */
+	if (c->fd >= 0) {
+		close(c->fd);
+		metrics_inc(w->m, M_TCP_CLOSED);
+	}
 	c->fd = -1;
 	c->state = CONN_FREE;
 	c->gen++;
@@ -151,7 +157,6 @@ static void conn_maybe_free(struct worker *w, struct conn *c)
 	w->conn_free = worker_conn_index(w, c) + 1;
 	w->conns_open--;
 	atomic_fetch_sub_explicit(&w->sn->tcp_open, 1, memory_order_relaxed);
-	metrics_inc(w->m, M_TCP_CLOSED);
 	metrics_set(w->m, M_TCP_ACTIVE, w->conns_open);
 }
 
@@ -173,6 +178,54 @@ void tcp_close(struct worker *w, struct conn *c)
 	conn_maybe_free(w, c);
 }
 
+int tcp_detach(struct worker *w, struct conn *c)
+{
+	int fd = c->fd;
+
+	if (c->state != CONN_OPEN || c->sending || c->q_len || c->recv_armed || c->alloc)
+		return -EBUSY;
+	c->state = CONN_CLOSING;
+	c->fd = -1;
+	conn_maybe_free(w, c);
+	return fd;
+}
+
+/* Takes a free connection slot for socket fd; NULL (fd untouched) when
+ * none is left or the total is reached. */
+static struct conn *conn_open(struct worker *w, int fd, uint16_t listener)
+{
+	struct conn *c;
+
+	if (w->draining || (!w->conn_free && w->conn_fresh == w->n_conns))
+		return NULL;
+	if (atomic_fetch_add_explicit(&w->sn->tcp_open, 1, memory_order_relaxed) >=
+	    w->sn->cfg->max_tcp) {
+		atomic_fetch_sub_explicit(&w->sn->tcp_open, 1, memory_order_relaxed);
+		return NULL;
+	}
+	if (w->conn_free) {
+		c = &w->conns[w->conn_free - 1];
+		w->conn_free = c->next_free;
+	} else {
+		/* Never-used slots are handed out in order, so the pool's
+		 * memory is touched only as far as it is used. */
+		c = &w->conns[w->conn_fresh];
+		c->rx = w->conn_rx + (size_t)w->conn_fresh++ * WORKER_CONN_RX;
+	}
+	c->fd = fd;
+	c->state = CONN_OPEN;
+	c->listener = listener;
+	c->rx_len = c->rx_done = c->rx_refs = 0;
+	c->alloc = 0;
+	c->q_head = c->q_len = 0;
+	c->q_off = 0;
+	c->sending = c->recv_armed = false;
+	c->last_rx_ms = w->now_ms;
+	w->conns_open++;
+	metrics_set(w->m, M_TCP_ACTIVE, w->conns_open);
+	return c;
+}
+
 void tcp_on_accept(struct worker *w, struct io_uring_cqe *cqe)
 {
 	uint32_t i = uring_ud_idx(cqe->user_data);
@@ -186,43 +239,20 @@ void tcp_on_accept(struct worker *w, struct io_uring_cqe *cqe)
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		l->tcp_armed = false;
 	if (fd >= 0) {
-		if (w->draining || (!w->conn_free && w->conn_fresh == w->n_conns) ||
-		    atomic_fetch_add_explicit(&w->sn->tcp_open, 1, memory_order_relaxed) >=
-			    w->sn->cfg->max_tcp) {
-			if (!w->draining && (w->conn_free || w->conn_fresh < w->n_conns))
-				atomic_fetch_sub_explicit(&w->sn->tcp_open, 1, memory_order_relaxed);
+		c = conn_open(w, fd, (uint16_t)i);
+		if (!c) {
 			close(fd);
 			metrics_inc(w->m, M_TCP_CLOSED);
 		} else {
 			struct sockaddr_storage ss;
 			socklen_t sl = sizeof(ss);
 
-			if (w->conn_free) {
-				c = &w->conns[w->conn_free - 1];
-				w->conn_free = c->next_free;
-			} else {
-				/* Never-used slots are handed out in order, so the
-				 * pool's memory is touched only as far as it is used. */
-				c = &w->conns[w->conn_fresh];
-				c->rx = w->conn_rx + (size_t)w->conn_fresh++ * WORKER_CONN_RX;
-			}
-			c->fd = fd;
-			c->state = CONN_OPEN;
-			c->listener = (uint16_t)i;
-			c->rx_len = c->rx_done = c->rx_refs = 0;
-			c->alloc = 0;
-			c->q_head = c->q_len = 0;
-			c->q_off = 0;
-			c->sending = c->recv_armed = false;
-			c->last_rx_ms = w->now_ms;
 			if (getpeername(fd, (struct sockaddr *)&ss, &sl) ||
 			    addr_from_sockaddr((struct sockaddr *)&ss, sl, &c->client) ||
 			    sock_local_addr(fd, &c->local))
 				memset(&c->client, 0, sizeof(c->client));
 			sock_tcp_nodelay(fd);
-			w->conns_open++;
 			metrics_inc(w->m, M_TCP_ACCEPTED);
-			metrics_set(w->m, M_TCP_ACTIVE, w->conns_open);
 			conn_arm_recv(w, c);
 		}
 	} else if (fd != -ECANCELED) {
@@ -294,6 +324,12 @@ void tcp_on_recv(struct worker *w, struct io_uring_cqe *cqe)
 	c->rx_len += (uint32_t)cqe->res;
 	c->last_rx_ms = w->now_ms;
 	metrics_add(w->m, M_RX_BYTES, (uint64_t)cqe->res);
+	conn_received(w, c);
+}
+
+/* Parses what c's receive area holds and reads on (or finishes). */
+static void conn_received(struct worker *w, struct conn *c)
+{
 	/* Hold a reference across parsing so a send that completes inline
 	 * cannot resume the connection while frames are still being read. */
 	c->rx_refs++;
@@ -309,5 +345,83 @@ void tcp_on_recv(struct worker *w, struct io_uring_cqe *cqe)
 		conn_maybe_resume(w, c);
 	} else {
 		conn_maybe_free(w, c);
+	}
+}
+
+/* ---- handing data connections to the worker that owns them ------------- */
+
+int tcp_handover(struct worker *w, struct conn *c, uint32_t from, uint32_t id)
+{
+	int target = tcplink_id_worker(id);
+	uint32_t n = c->rx_len - from;
+	struct tcp_handover *h, *old;
+	struct io_uring_sqe *sqe;
+	struct worker *t;
+	int fd;
+
+	if (target >= w->sn->n_workers || target == w->id)
+		return -EINVAL;
+	h = malloc(sizeof(*h) + n);
+	if (!h)
+		return -ENOMEM;
+	fd = tcp_detach(w, c);
+	if (fd < 0) {
+		free(h);
+		return fd;
+	}
+	h->fd = fd;
+	h->listener = c->listener;
+	h->client = c->client;
+	h->local = c->local;
+	h->len = n;
+	memcpy(h->data, c->rx + from, n);
+	t = w->sn->workers[target];
+	/* Lock-free push (a Treiber stack); the owner takes the whole list at
+	 * once, so no node is popped while another push reads it. */
+	old = atomic_load_explicit(&t->inbox, memory_order_relaxed);
+	do
+		h->next = old;
+	while (!atomic_compare_exchange_weak_explicit(&t->inbox, &old, h, memory_order_release,
+						      memory_order_relaxed));
+	metrics_inc(w->m, M_TCP_HANDOVERS);
+	/* Wake the owner; if the message is lost it still drains its inbox
+	 * at its next tick. */
+	sqe = uring_sqe(&w->ring);
+	if (sqe) {
+		io_uring_prep_msg_ring(sqe, t->ring_fd, 0, URING_UD(OP_MSG, 0, WORKER_MSG_INBOX), 0);
+		io_uring_sqe_set_data64(sqe, URING_UD(OP_IGNORE, 0, 0));
+	}
+	return 0;
+}
+
+void tcp_inbox_drain(struct worker *w)
+{
+	struct tcp_handover *h = atomic_exchange_explicit(&w->inbox, NULL, memory_order_acquire);
+	struct tcp_handover *fifo = NULL;
+
+	while (h) {
+		struct tcp_handover *next = h->next;
+
+		h->next = fifo;
+		fifo = h;
+		h = next;
+	}
+	while (fifo) {
+		struct conn *c;
+
+		h = fifo;
+		fifo = h->next;
+		c = h->len <= WORKER_CONN_RX ? conn_open(w, h->fd, h->listener) : NULL;
+		if (!c) {
+			close(h->fd);
+			metrics_inc(w->m, M_TCP_CLOSED);
+		} else {
+			c->client = h->client;
+			c->local = h->local;
+			memcpy(c->rx, h->data, h->len);
+			c->rx_len = h->len;
+			conn_received(w, c);
+		}
+		free(h);
 	}
 }

@@ -173,6 +173,10 @@ static struct msghdr relay_mh = {
 
 void worker_arm_relay(struct worker *w, struct alloc *a)
 {
+	if (a->relay_proto == IPPROTO_TCP) {
+		tcplink_arm_accept(w, a);
+		return;
+	}
 	arm_recvmsg(w, a->relay_fd, &relay_mh,
 		    URING_UD(OP_RECV_RELAY, a->gen, alloc_index(&w->allocs, a)));
 	a->recv_armed = true;
@@ -304,8 +308,11 @@ static void on_recv_udp(struct worker *w, struct io_uring_cqe *cqe)
 
 static void alloc_finish_close(struct worker *w, struct alloc *a)
 {
-	if (a->relay_fd >= 0)
+	if (a->relay_fd >= 0) {
 		close(a->relay_fd);
+		if (a->relay_proto == IPPROTO_TCP)
+			tcplink_port_release(w, &a->relay);
+	}
 	a->relay_fd = -1;
 	alloc_release(&w->allocs, a);
 	metrics_set(w->m, M_ALLOCS_ACTIVE, w->allocs.n_used);
@@ -358,6 +365,37 @@ static void on_recv_relay(struct worker *w, struct io_uring_cqe *cqe)
 	}
 }
 
+/* The multishot accept of a TCP allocation's listening socket. */
+static void on_link_accept(struct worker *w, struct io_uring_cqe *cqe)
+{
+	struct alloc *a = alloc_at(&w->allocs, uring_ud_idx(cqe->user_data),
+				   uring_ud_gen(cqe->user_data));
+
+	if (!a) {
+		if (cqe->res >= 0)
+			close(cqe->res);
+		return;
+	}
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		a->recv_armed = false;
+	if (cqe->res >= 0) {
+		if (a->state == ALLOC_ACTIVE)
+			tcplink_accepted(w, a, cqe->res);
+		else
+			close(cqe->res);
+	}
+	if (a->recv_armed)
+		return;
+	if (a->state == ALLOC_CLOSING)
+		alloc_finish_close(w, a);
+	else if (cqe->res != -EMFILE && cqe->res != -ENFILE)
+		tcplink_arm_accept(w, a);
+	else
+		/* Out of descriptors: the next tick tries again rather than
+		 * spinning on the error. */
+		w->n_accept_retry++;
+}
+
 /* Relay sockets whose receive stopped on -ENOBUFS are re-armed once
  * buffers came back this turn; scanning is bounded by the number of
  * starved sockets found. */
@@ -395,6 +433,8 @@ void worker_alloc_end(struct worker *w, struct alloc *a)
 	}
 	if (a->transport == IPPROTO_TCP && a->via < w->n_conns)
 		w->conns[a->via].alloc = 0;
+	if (a->relay_proto == IPPROTO_TCP)
+		tcplink_end_alloc(w, a);
 	if (!a->recv_armed) {
 		alloc_finish_close(w, a);
 		return;
@@ -403,7 +443,10 @@ void worker_alloc_end(struct worker *w, struct alloc *a)
 	 * its last completion (without F_MORE) arrives. */
 	sqe = uring_sqe(&w->ring);
 	if (sqe) {
-		io_uring_prep_cancel64(sqe, URING_UD(OP_RECV_RELAY, a->gen, alloc_index(&w->allocs, a)), 0);
+		io_uring_prep_cancel64(sqe, URING_UD(a->relay_proto == IPPROTO_TCP ? OP_LINK_ACCEPT
+										   : OP_RECV_RELAY,
+						     a->gen, alloc_index(&w->allocs, a)),
+				       0);
 		io_uring_sqe_set_data64(sqe, URING_UD(OP_IGNORE, 0, 0));
 	}
 }
@@ -461,6 +504,20 @@ static void expire_sweep(struct worker *w)
 	}
 }
 
+/* TCP allocations whose accept stopped for lack of descriptors. */
+static void retry_accepts(struct worker *w)
+{
+	if (!w->n_accept_retry)
+		return;
+	w->n_accept_retry = 0;
+	for (uint32_t i = 0; i < w->allocs.n_used; i++) {
+		struct alloc *a = &w->allocs.slots[w->allocs.live[i]];
+
+		if (a->state == ALLOC_ACTIVE && a->relay_proto == IPPROTO_TCP && !a->recv_armed)
+			tcplink_arm_accept(w, a);
+	}
+}
+
 static void start_drain(struct worker *w)
 {
 	struct io_uring_sqe *sqe;
@@ -491,11 +548,14 @@ static void start_drain(struct worker *w)
 	for (uint32_t i = 0; i < w->conn_fresh; i++)
 		if (w->conns[i].state == CONN_OPEN)
 			tcp_close(w, &w->conns[i]);
+	for (uint32_t i = 0; i < w->link_fresh; i++)
+		tcplink_close(w, &w->links[i], false);
 }
 
 static bool drained(const struct worker *w)
 {
-	return w->allocs.n_used == 0 && w->conns_open == 0 && w->sends_inflight == 0;
+	return w->allocs.n_used == 0 && w->conns_open == 0 && w->sends_inflight == 0 &&
+	       w->links_open == 0;
 }
 
 static void on_cqe(struct worker *w, struct io_uring_cqe *cqe)
@@ -519,9 +579,20 @@ static void on_cqe(struct worker *w, struct io_uring_cqe *cqe)
 	case OP_TCP_SEND:
 		tcp_on_send(w, cqe);
 		break;
+	case OP_LINK_ACCEPT:
+		on_link_accept(w, cqe);
+		break;
+	case OP_LINK_CONNECT:
+	case OP_LINK_POLL:
+	case OP_LINK_XFER:
+		tcplink_on_cqe(w, cqe);
+		break;
 	case OP_TIMER:
 		w->now_s = clock_real_s();
 		expire_sweep(w);
+		tcplink_sweep(w);
+		tcp_inbox_drain(w);
+		retry_accepts(w);
 		metrics_set(w->m, M_BUFS_HELD, w->sends_inflight);
 		if (!w->stop)
 			arm_timer(w);
@@ -529,6 +600,8 @@ static void on_cqe(struct worker *w, struct io_uring_cqe *cqe)
 	case OP_MSG:
 		if (uring_ud_idx(cqe->user_data) == WORKER_MSG_DRAIN)
 			start_drain(w);
+		else if (uring_ud_idx(cqe->user_data) == WORKER_MSG_INBOX)
+			tcp_inbox_drain(w);
 		break;
 	default:
 		break;
@@ -647,6 +720,9 @@ static int worker_setup(struct worker *w)
 	ret = alloc_table_init(&w->allocs, allocs, w->sn->hash_seed + (uint64_t)w->id);
 	if (ret)
 		return ret;
+	ret = tcplink_pool_init(w, cfg->max_tcp_peers / (uint32_t)w->sn->n_workers + 1);
+	if (ret)
+		return ret;
 	auth_limiter_init(&w->limiter, cfg->auth_fail_rate, cfg->auth_fail_burst, w->sn->hash_seed);
 	ret = open_listeners(w);
 	if (ret) {
@@ -675,8 +751,15 @@ static void worker_teardown(struct worker *w)
 				close(w->allocs.slots[w->allocs.live[i]].relay_fd);
 	if (w->conns)
 		for (uint32_t i = 0; i < w->conn_fresh; i++)
-			if (w->conns[i].state != CONN_FREE)
+			if (w->conns[i].state != CONN_FREE && w->conns[i].fd >= 0)
 				close(w->conns[i].fd);
+	tcplink_pool_fini(w);
+	/* Connections handed over too late to be adopted. */
+	for (struct tcp_handover *h = atomic_exchange(&w->inbox, NULL), *next; h; h = next) {
+		next = h->next;
+		close(h->fd);
+		free(h);
+	}
 	if (w->br.br)
 		bufring_destroy(&w->br);
 	if (w->ring.ring_fd > 0)

@@ -33,6 +33,7 @@
 #include "src/sn/config.h"
 #include "src/sn/metrics.h"
 #include "src/sn/policy.h"
+#include "src/sn/tcplink.h"
 
 /* The recvmsg layout reserves this much control space (an arrival time,
  * 32 bytes, and an IPv6 PKTINFO, 40); it doubles as headroom in front of
@@ -57,12 +58,17 @@ enum worker_op {
 	OP_TCP_RECV,     /* idx = connection slot */
 	OP_TCP_SEND,     /* idx = connection slot */
 	OP_TIMER,
-	OP_MSG,          /* MSG_RING from the main thread: idx = message */
+	OP_MSG,          /* MSG_RING from the main thread or a worker: idx = message */
+	OP_LINK_ACCEPT,  /* TCP allocation's listener: idx = allocation slot, gen = its generation */
+	OP_LINK_CONNECT, /* Connect to a peer: idx = link slot */
+	OP_LINK_POLL,    /* link readiness: idx = slot << 2 | direction << 1 | write */
+	OP_LINK_XFER,    /* link splice, receive or send: idx as OP_LINK_POLL */
 	OP_IGNORE,       /* cancels and other fire-and-forget requests */
 };
 
 enum worker_msg {
 	WORKER_MSG_DRAIN = 1,
+	WORKER_MSG_INBOX,    /* connections were handed over: drain the inbox */
 };
 
 /* What a send reads from, released when the send completes. */
@@ -140,6 +146,8 @@ struct sn {
 	int n_workers;
 	uint64_t hash_seed;
 	_Atomic uint32_t tcp_open;        /* TCP client connections, all workers */
+	_Atomic uint32_t links_total;     /* RFC 6062 peer connections, all workers */
+	_Atomic uint64_t tcp_ports[65536 / 64]; /* relay ports held by TCP allocations */
 	_Atomic int ready;                /* workers that finished start-up */
 	_Atomic int failed;               /* workers that failed start-up */
 };
@@ -164,6 +172,11 @@ struct worker {
 	uint8_t *conn_rx;
 	uint32_t n_conns, conn_free, conns_open;
 	uint32_t conn_fresh;             /* connection slots from here on never used */
+	struct tcplink *links;           /* RFC 6062 peer connections (tcplink.c) */
+	uint8_t *link_areas;             /* copy engine: two areas per link */
+	uint32_t n_links, link_free, link_fresh, links_open, link_cursor;
+	uint64_t link_held;              /* bytes links read and have not yet written */
+	_Atomic(struct tcp_handover *) inbox; /* connections handed to this worker */
 	struct auth_limiter limiter;
 	struct metrics_block *m;
 	uint64_t now_ms;                 /* monotonic, refreshed once per loop turn */
@@ -175,6 +188,7 @@ struct worker {
 	uint32_t expire_cursor;          /* place in allocs.live the expiry sweep resumes at */
 	uint32_t idle_cursor;            /* connection slot the idle sweep resumes at */
 	uint32_t n_starved;              /* relay sockets waiting for buffers */
+	uint32_t n_accept_retry;         /* TCP allocation listeners to re-arm at the tick */
 	uint32_t recycled;               /* buffers recycled this turn */
 	struct __kernel_timespec tick;
 	bool draining;
@@ -233,6 +247,20 @@ void tcp_close(struct worker *w, struct conn *c);
  * closing. */
 void tcp_rx_released(struct worker *w, struct conn *c);
 
+/* Takes the socket away from connection c (which then frees its slot as
+ * if closed, without closing the socket). Returns the socket, or -EBUSY
+ * when c still has output queued. */
+int tcp_detach(struct worker *w, struct conn *c);
+
+/* Hands connection c (whose bytes from rx offset from on are unparsed)
+ * to the worker that owns CONNECTION-ID id, through that worker's inbox
+ * and a MSG_RING wake-up. c is detached from this worker whatever
+ * happens. Returns 0 or -errno (then the socket was closed). */
+int tcp_handover(struct worker *w, struct conn *c, uint32_t from, uint32_t id);
+
+/* Takes the connections other workers handed to this one. */
+void tcp_inbox_drain(struct worker *w);
+
 /* Completions of the multishot accept, a connection's receive and send. */
 void tcp_on_accept(struct worker *w, struct io_uring_cqe *cqe);
 void tcp_on_recv(struct worker *w, struct io_uring_cqe *cqe);
@@ -259,5 +287,16 @@ void relay_from_client(struct worker *w, struct client_ctx *ctx, uint8_t *p, uin
  * headroom before it and 4 bytes of tailroom after it. Owns bid. */
 void relay_from_peer(struct worker *w, struct alloc *a, uint16_t bid, uint8_t *p,
 		     uint32_t len, const union addr *peer);
+
+/* Answers allocation a's Connect (transaction txid) on its control
+ * connection: success with CONNECTION-ID id when code is 0, else the
+ * error code. */
+void relay_connect_answer(struct worker *w, struct alloc *a, const uint8_t txid[STUN_TXID_LEN],
+			  bool sha256, bool fingerprint, int code, uint32_t id);
+
+/* Sends a ConnectionAttempt indication (RFC 6062 §5.3) for CONNECTION-ID
+ * id from peer on allocation a's control connection. */
+void relay_connection_attempt(struct worker *w, struct alloc *a, uint32_t id,
+			      const union addr *peer);
 
 #endif
