@@ -31,15 +31,18 @@ free_port() {
 	done
 }
 
-# start_server NAME PORT: parley, coturn or floor on 127.0.0.1:PORT, one
+# start_server NAME PORT: parley, parley-copy, coturn or floor on 127.0.0.1:PORT, one
 # worker / relay thread pinned to CPU 0, credentials bench:bench in realm
 # parley. Sets SRV_PID; logs to $OUT/server-NAME.log.
 start_server() {
 	local name=$1 p=$2
 	case $name in
-	parley)
+	parley | parley-copy | parley-uring-splice)
+		# The suffix picks how TCP allocations are forwarded (the
+		# comparison the TCP bench makes); plain parley splices.
 		taskset -c 0 "$SN" --listen 127.0.0.1:$p --workers 1 --user bench:bench \
 			--allow-loopback-peers --relay-ports 45000-49999 --max-allocations 20000 \
+			$(case $name in parley-*) echo --tcp-forward "${name#parley-}" ;; esac) \
 			>"$OUT/server-$name.log" 2>&1 &
 		;;
 	coturn)

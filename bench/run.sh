@@ -3,6 +3,7 @@
 #   1. micro-benchmarks: parser, integrity, lookups (ns/op)
 #   2. relay sweep: parley-sn vs coturn vs the raw floor, driven by parley-load
 #   3. cross-check at one load with coturn's turnutils_uclient
+#   4. TCP allocations (RFC 6062): splice vs copy vs coturn, per frame and byte
 # `./run bench --quick` runs each briefly (the test suite uses it to check
 # that the tools run and their output is well-formed).
 set -euo pipefail
@@ -20,5 +21,8 @@ bench/relay-vs-coturn.sh "$BUILD" $QUICK
 echo
 echo "== cross-check (turnutils_uclient)"
 bench/uclient-crosscheck.sh "$BUILD" $QUICK
+echo
+echo "== TCP allocations (turnutils_uclient -T)"
+bench/tcp-vs-coturn.sh "$BUILD" $QUICK
 echo
 echo "reports in $OUT/"

@@ -84,8 +84,9 @@ void config_usage(FILE *f)
 	      "                              all users (default 16384)\n"
 	      "  --max-peer-connections N    peer connections per TCP allocation (default 32;\n"
 	      "                              with --max-allocations-per-user, the per-user bound)\n"
-	      "  --tcp-forward splice|copy   how TCP allocations move bytes: through a pipe,\n"
-	      "                              kernel to kernel (default), or through user space\n"
+	      "  --tcp-forward E             how TCP allocations move bytes: splice (through a\n"
+	      "                              pipe, kernel to kernel; default), uring-splice (the\n"
+	      "                              same in io_uring's io-wq) or copy (user space)\n"
 	      "  --buffers N                 receive buffers per worker, power of two (default 4096)\n"
 	      "  --socket-buffer BYTES       SO_RCVBUF/SO_SNDBUF of every socket (default 1 MiB)\n"
 	      "  --max-queue-delay MS        drop datagrams that waited longer than this in\n"
@@ -263,10 +264,12 @@ int config_parse(struct sn_config *c, int argc, char **argv)
 		case OPT_TCP_FORWARD:
 			if (!strcmp(optarg, "splice"))
 				c->tcp_engine = TCPLINK_SPLICE;
+			else if (!strcmp(optarg, "uring-splice"))
+				c->tcp_engine = TCPLINK_URING_SPLICE;
 			else if (!strcmp(optarg, "copy"))
 				c->tcp_engine = TCPLINK_COPY;
 			else
-				return bad("tcp-forward", optarg, "splice or copy");
+				return bad("tcp-forward", optarg, "splice, uring-splice or copy");
 			break;
 		case OPT_BUFFERS:
 			if (flags_parse_u32(optarg, 64, 32768, &c->buffers) || (c->buffers & (c->buffers - 1)))

@@ -490,11 +490,28 @@ static void dir_poll(struct worker *w, struct tcplink *L, int d, int wr)
 	link_submit(w, L, sqe, OP_LINK_POLL, d, wr);
 }
 
+static void on_xfer(struct worker *w, struct tcplink *L, int d, int wr, int res);
+
 static void dir_xfer(struct worker *w, struct tcplink *L, int d, int wr)
 {
 	struct tcplink_dir *x = &L->dir[d];
-	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
+	struct io_uring_sqe *sqe;
+	ssize_t n;
 
+	if (w->sn->cfg->tcp_engine == TCPLINK_SPLICE) {
+		/* splice(2) itself: io_uring runs every IORING_OP_SPLICE in an
+		 * io-wq thread (REQ_F_FORCE_ASYNC), a thread hop per transfer
+		 * (TCPLINK_URING_SPLICE keeps that path for the bench to
+		 * compare). Called only after a readiness poll, on
+		 * non-blocking descriptors, so it never blocks the worker. */
+		if (wr)
+			n = splice(x->pipe_r, NULL, out_fd(L, d), NULL, x->held, LINK_FLAGS);
+		else
+			n = splice(in_fd(L, d), NULL, x->pipe_w, NULL, TCPLINK_PIPE, LINK_FLAGS);
+		on_xfer(w, L, d, wr, n < 0 ? -errno : (int)n);
+		return;
+	}
+	sqe = uring_sqe(&w->ring);
 	if (!sqe)
 		return;
 	if (w->sn->cfg->tcp_engine == TCPLINK_COPY) {

@@ -15,10 +15,12 @@
  * (peer to client), each stop-and-wait over a bounded area: a direction
  * reads only when what it read before has been written. So a slow reader
  * slows its writer through TCP flow control, and a link never holds more
- * than one area per direction. Two engines (--tcp-forward):
- * - splice: kernel to kernel through a pipe per direction (poll for
- *   readiness, then IORING_OP_SPLICE socket → pipe and pipe → socket, on
- *   non-blocking sockets); the bytes never enter user space;
+ * than one area per direction. Engines (--tcp-forward):
+ * - splice: kernel to kernel through a pipe per direction: poll for
+ *   readiness with io_uring, then splice(2) socket → pipe and pipe →
+ *   socket on non-blocking sockets; the bytes never enter user space;
+ * - uring-splice: the same with IORING_OP_SPLICE, which io_uring always
+ *   runs in an io-wq thread;
  * - copy: IORING_OP_RECV into a 16 KiB area, IORING_OP_SEND from it.
  * A read of 0 bytes half-closes the other side once the direction is
  * drained (shutdown SHUT_WR); an error on either socket resets the other
@@ -41,7 +43,11 @@
 #define TCPLINK_SLOT_BITS 16
 #define TCPLINK_MAX_WORKERS (1 << TCPLINK_WORKER_BITS)
 
-enum tcplink_engine { TCPLINK_SPLICE = 0, TCPLINK_COPY };
+enum tcplink_engine {
+	TCPLINK_SPLICE = 0,     /* poll, then splice(2) in and out */
+	TCPLINK_URING_SPLICE,   /* poll, then IORING_OP_SPLICE in and out (io-wq) */
+	TCPLINK_COPY,           /* IORING_OP_RECV and IORING_OP_SEND through an area */
+};
 
 enum tcplink_state {
 	LINK_FREE = 0,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark tools run (briefly, --quick) and write well-formed reports:
-# micro-benchmarks, the parley/coturn/floor sweep driven by parley-load, and
-# the turnutils_uclient cross-check. Timings are reported, never asserted.
+# micro-benchmarks, the parley/coturn/floor sweep driven by parley-load,
+# the turnutils_uclient cross-check and the TCP-allocation comparison.
+# Timings are reported, never asserted.
 . "$(dirname "$0")/lib.sh"
 command -v turnserver >/dev/null || skip "coturn's turnserver not installed"
 command -v jq >/dev/null || skip "jq not installed"
@@ -25,6 +26,12 @@ grep -q '^| parley |' "$OUT/relay.md" || fail "relay.md has no parley row"
 # cross-check
 jq -e '.parley.relayed > 0 and .coturn.relayed > 0 and (.ratio_parley_over_coturn | type) == "number"' \
 	"$OUT/uclient-crosscheck.json" >/dev/null || fail "uclient-crosscheck.json malformed"
+
+# TCP allocations: every server relayed frames at each size, with a cost
+jq -e '(.sizes | keys | length) >= 1 and all(.sizes[];
+	(keys | sort) == ["coturn", "parley", "parley-copy", "parley-uring-splice"] and
+	all(.[]; .frames > 0 and (.us_per_frame | type) == "number" and .us_per_frame > 0))' \
+	"$OUT/tcp.json" >/dev/null || fail "tcp.json malformed: $(cat "$OUT/tcp.json")"
 
 if command -v gnuplot >/dev/null; then
 	for f in relay-loss.png relay-p99.png; do
