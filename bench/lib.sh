@@ -19,6 +19,32 @@ cpu_ns() {
 	echo "$sum"
 }
 
+# sample PID FILE: "t_ns cpu_ns" every 50 ms until PID exits. Builtins
+# only (no fork per sample) and pinned to the load's CPU: a sampler that
+# forks on the server's CPU shows up in the server's p99 latency.
+sample() {
+	local fd sum ns t
+	taskset -cp 1 "$BASHPID" >/dev/null
+	exec {fd}<> <(:)
+	while kill -0 "$1" 2>/dev/null; do
+		sum=0
+		for t in /proc/"$1"/task/*/schedstat; do
+			read -r ns _ 2>/dev/null <"$t" && sum=$((sum + ns))
+		done
+		echo "${EPOCHREALTIME/./}000 $sum"
+		read -t 0.05 -u "$fd" || true
+	done >"$2"
+}
+
+# cpu_between SAMPLES T0_NS SKIP_S DUR_S: CPU ns the sampled process spent
+# from T0 + SKIP to T0 + SKIP + DUR (the media phase of a parley-load run).
+cpu_between() {
+	awk -v t0="$2" -v s="$3" -v d="$4" '
+		BEGIN { a = t0 + s * 1e9; b = a + d * 1e9 }
+		{ if ($1 <= a) ca = $2; if ($1 <= b) cb = $2 }
+		END { print (cb > ca ? cb - ca : 0) }' "$1"
+}
+
 # rss_kb PID: peak resident set (VmHWM).
 rss_kb() { awk '/^VmHWM/ { print $2 }' /proc/"$1"/status; }
 

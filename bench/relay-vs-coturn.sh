@@ -33,23 +33,6 @@ if [ "$QUICK" = "--quick" ]; then CALLS="20 40"; DURATION=2; fi
 
 . bench/lib.sh
 
-# sample PID FILE: "t_ns cpu_ns" every 50 ms until PID exits. Builtins
-# only (no fork per sample) and pinned to the load's CPU: a sampler that
-# forks on the server's CPU shows up in the server's p99 latency.
-sample() {
-	local fd sum ns t
-	taskset -cp 1 "$BASHPID" >/dev/null
-	exec {fd}<> <(:)
-	while kill -0 "$1" 2>/dev/null; do
-		sum=0
-		for t in /proc/"$1"/task/*/schedstat; do
-			read -r ns _ 2>/dev/null <"$t" && sum=$((sum + ns))
-		done
-		echo "${EPOCHREALTIME/./}000 $sum"
-		read -t 0.05 -u "$fd" || true
-	done >"$2"
-}
-
 echo '[' >"$OUT/relay.points.json"
 first=1
 for calls in $CALLS; do
@@ -74,10 +57,7 @@ for calls in $CALLS; do
 		read -r setup dur sent recv loss p50 p99 < <(jq -r \
 			'[.setup_s, .duration_s, .sent, .received, .loss_pct, .latency_us.p50, .latency_us.p99] | @tsv' \
 			"$OUT/load.json")
-		cpu=$(awk -v t0="$t0" -v s="$setup" -v d="$dur" '
-			BEGIN { a = t0 + s * 1e9; b = a + d * 1e9 }
-			{ if ($1 <= a) ca = $2; if ($1 <= b) cb = $2 }
-			END { print (cb > ca ? cb - ca : 0) }' "$OUT/cpu.samples")
+		cpu=$(cpu_between "$OUT/cpu.samples" "$t0" "$setup" "$dur")
 		# Forwarded packets (one receive + one send each): a packet between
 		# TURN clients crosses the relay twice (client -> relay A -> relay B
 		# -> client); through the floor once.

@@ -16,6 +16,8 @@
 #define PERMISSION_LIFETIME_MS 300000u /* RFC 8656 §9 (a channel lasts 600 s, §12) */
 #define RETRY_FAILED_REFRESH_MS 5000u
 #define REQUESTED_TRANSPORT_UDP 17
+#define REQUESTED_TRANSPORT_TCP 6
+#define RFC4571_HEADER 2
 #define FAMILY_IPV6 0x02
 #define RTP_PT_OPUS 111
 #define RTP_TS_STEP 960        /* 20 ms at 48 kHz */
@@ -102,15 +104,23 @@ static int build_request(struct engine *e, struct client *c, enum client_job job
 	case JOB_DEALLOCATE:
 		method = TURN_REFRESH;
 		break;
+	case JOB_CONNECT:
+		method = TURN_CONNECT;
+		break;
+	case JOB_CONNBIND:
+		method = TURN_CONNECTION_BIND;
+		break;
 	default:
-		method = cfg->send_indications ? TURN_CREATE_PERMISSION : TURN_CHANNEL_BIND;
+		method = cfg->send_indications || cfg->tcp_alloc ? TURN_CREATE_PERMISSION
+								 : TURN_CHANNEL_BIND;
 		break;
 	}
 	stun_build(&b, c->req, sizeof(c->req), method, STUN_REQUEST, c->txid);
 	switch (job) {
 	case JOB_ALLOCATE:
 		stun_put_u32(&b, STUN_ATTR_REQUESTED_TRANSPORT,
-			     (uint32_t)REQUESTED_TRANSPORT_UDP << 24);
+			     (uint32_t)(cfg->tcp_alloc ? REQUESTED_TRANSPORT_TCP
+						       : REQUESTED_TRANSPORT_UDP) << 24);
 		/* Without it the relay is IPv4 (RFC 8656 §7.2). */
 		if (cfg->target.sa.sa_family == AF_INET6)
 			stun_put_u32(&b, STUN_ATTR_REQUESTED_ADDRESS_FAMILY,
@@ -124,9 +134,15 @@ static int build_request(struct engine *e, struct client *c, enum client_job job
 		break;
 	case JOB_BIND:
 	case JOB_REBIND:
-		if (!cfg->send_indications)
+		if (!cfg->send_indications && !cfg->tcp_alloc)
 			stun_put_u32(&b, STUN_ATTR_CHANNEL_NUMBER, (uint32_t)c->channel << 16);
 		stun_put_addr(&b, STUN_ATTR_XOR_PEER_ADDRESS, &p->relayed, true);
+		break;
+	case JOB_CONNECT:
+		stun_put_addr(&b, STUN_ATTR_XOR_PEER_ADDRESS, &p->relayed, true);
+		break;
+	case JOB_CONNBIND:
+		stun_put_u32(&b, STUN_ATTR_CONNECTION_ID, c->conn_id);
 		break;
 	default:
 		return -EINVAL;
@@ -148,7 +164,9 @@ static int build_request(struct engine *e, struct client *c, enum client_job job
 
 static void txn_transmit(struct engine *e, struct client *c)
 {
-	int ret = engine_send(e, c->id, c->req, c->req_len, CLIENT_TAG_REQ);
+	/* ConnectionBind goes on the data connection it binds. */
+	uint32_t sock = c->job == JOB_CONNBIND ? engine_data_sock(e, c->id) : c->id;
+	int ret = engine_send(e, sock, c->req, c->req_len, CLIENT_TAG_REQ);
 
 	if (ret == 0)
 		c->req_inflight++;
@@ -194,7 +212,8 @@ static void txn_start(struct engine *e, struct client *c, enum client_job job)
 /* Runs the most urgent wanted job when no transaction is in flight. */
 static void kick(struct engine *e, struct client *c)
 {
-	static const enum client_job order[] = { JOB_ALLOCATE, JOB_BIND, JOB_REFRESH, JOB_REBIND };
+	static const enum client_job order[] = { JOB_ALLOCATE, JOB_BIND,  JOB_CONNECT,
+						 JOB_CONNBIND, JOB_REFRESH, JOB_REBIND };
 
 	if (c->txn_active || c->state == CLIENT_FAILED || !c->want || c->req_inflight)
 		goto out;
@@ -258,6 +277,10 @@ static void media_prepare(struct engine *e, struct client *c)
 	if (cfg->raw) {
 		c->payload_off = 0;
 		c->frame_len = (uint16_t)size;
+	} else if (cfg->tcp_alloc) {
+		wire_put16(f, (uint16_t)size);
+		c->payload_off = RFC4571_HEADER;
+		c->frame_len = (uint16_t)(RFC4571_HEADER + size);
 	} else if (cfg->send_indications) {
 		struct stun_builder b;
 		uint8_t txid[STUN_TXID_LEN];
@@ -367,6 +390,8 @@ static void txn_failed(struct engine *e, struct client *c, unsigned code)
 	switch (job) {
 	case JOB_ALLOCATE:
 	case JOB_BIND:
+	case JOB_CONNECT:
+	case JOB_CONNBIND:
 		call_failed(e, c);
 		return;
 	case JOB_REFRESH:
@@ -385,6 +410,19 @@ static void txn_failed(struct engine *e, struct client *c, unsigned code)
 		break;
 	}
 	kick(e, c);
+}
+
+/* TCP allocations: opens the data connection that will bind id. */
+static void data_open(struct engine *e, struct client *c, uint32_t id)
+{
+	if (c->data_open)
+		return;
+	c->conn_id = id;
+	c->data_open = true;
+	if (engine_connect(e, engine_data_sock(e, c->id))) {
+		count_error(e, STATS_ERR_SOCKET);
+		call_failed(e, c);
+	}
 }
 
 /* When to refresh what lasts lifetime_ms: at half of it, or every
@@ -430,7 +468,25 @@ static void on_success(struct engine *e, struct client *c, const uint8_t *buf,
 	case JOB_BIND:
 		c->state = CLIENT_READY;
 		c->rebind_ms = rebind;
-		if (p->state == CLIENT_READY)
+		if (p->state != CLIENT_READY)
+			break;
+		if (!e->cfg->tcp_alloc)
+			call_up(e, c);
+		else
+			/* Both permissions are in: the even leg connects. */
+			want(e, (c->id & 1) ? p : c, JOB_CONNECT);
+		break;
+	case JOB_CONNECT:
+		if (!m->connection_id) {
+			txn_failed(e, c, STATS_ERR_BAD_RESPONSE);
+			return;
+		}
+		data_open(e, c, stun_get_u32(buf, m->connection_id));
+		break;
+	case JOB_CONNBIND:
+		c->data_bound = true;
+		engine_set_framing(e, engine_data_sock(e, c->id), ENGINE_FRAME_RFC4571);
+		if (p->data_bound)
 			call_up(e, c);
 		break;
 	case JOB_REFRESH:
@@ -544,7 +600,8 @@ static bool media_send_one(struct engine *e, struct client *c)
 	wire_put16(pkt + 2, c->seq);
 	wire_put32(pkt + 4, c->rtp_ts);
 	wire_put64(pkt + CLIENT_RTP_HEADER, e->now_ns);
-	ret = engine_send(e, c->id, f, c->frame_len, CLIENT_TAG_MEDIA + slot);
+	ret = engine_send(e, e->cfg->tcp_alloc ? engine_data_sock(e, c->id) : c->id, f,
+			  c->frame_len, CLIENT_TAG_MEDIA + slot);
 	if (ret < 0)
 		return false;
 	if (ret == ENGINE_COPIED) {
@@ -682,6 +739,15 @@ void client_on_packet(struct engine *e, struct client *c, const uint8_t *p, uint
 		stats_add(&e->stats->c[STATS_MALFORMED], 1);
 		return;
 	}
+	if (m.cls == STUN_INDICATION && m.method == TURN_CONNECTION_ATTEMPT) {
+		/* The other leg's Connect reached our relayed address. */
+		if (!e->cfg->tcp_alloc || !m.connection_id || c->state != CLIENT_READY) {
+			stats_add(&e->stats->c[STATS_MALFORMED], 1);
+			return;
+		}
+		data_open(e, c, stun_get_u32(p, m.connection_id));
+		return;
+	}
 	if (m.cls == STUN_INDICATION && m.method == TURN_DATA) {
 		if (!m.data) {
 			stats_add(&e->stats->c[STATS_MALFORMED], 1);
@@ -694,6 +760,36 @@ void client_on_packet(struct engine *e, struct client *c, const uint8_t *p, uint
 	 * retransmission's) is ignored. */
 	if ((m.cls == STUN_SUCCESS || m.cls == STUN_ERROR) && c->txn_active &&
 	    !memcmp(m.txid, c->txid, STUN_TXID_LEN) && c->state != CLIENT_FAILED)
+		on_response(e, c, p, &m);
+}
+
+void client_on_data_connected(struct engine *e, struct client *c, int res)
+{
+	if (c->state == CLIENT_FAILED)
+		return;
+	if (res < 0) {
+		count_error(e, STATS_ERR_CONNECT);
+		call_failed(e, c);
+		return;
+	}
+	want(e, c, JOB_CONNBIND);
+}
+
+void client_on_data(struct engine *e, struct client *c, const uint8_t *p, uint32_t len)
+{
+	struct stun_msg m;
+
+	if (c->data_bound) {
+		media_receive(e, c, p + RFC4571_HEADER, len - RFC4571_HEADER);
+		return;
+	}
+	if (stun_parse(p, len, &m) != STUN_OK) {
+		stats_add(&e->stats->c[STATS_MALFORMED], 1);
+		return;
+	}
+	if ((m.cls == STUN_SUCCESS || m.cls == STUN_ERROR) && c->txn_active &&
+	    c->job == JOB_CONNBIND && !memcmp(m.txid, c->txid, STUN_TXID_LEN) &&
+	    c->state != CLIENT_FAILED)
 		on_response(e, c, p, &m);
 }
 

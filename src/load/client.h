@@ -14,6 +14,14 @@
  *     --both allocated--> BINDING --> READY --both ready--> media
  *   any set-up failure --> FAILED (and the other client of the call too)
  *
+ * With TCP allocations (RFC 6062) both legs allocate TCP relays and
+ * install a permission for the other's relayed address; then the even
+ * client Connects to the odd one's relayed address, the odd one learns of
+ * the connection from a ConnectionAttempt, and each opens a data
+ * connection and sends ConnectionBind on it. When both data connections
+ * are bound the call is up, and the media packets below travel on them
+ * with RFC 4571's 16-bit length in front.
+ *
  * Requests are retransmitted as RFC 8489 §6.2.1 says (UDP: RTO 500 ms,
  * doubled, 7 transmissions, then 16 RTO; TCP: once, 39.5 s); one
  * transaction at a time per client. Allocations are refreshed at half
@@ -82,6 +90,8 @@ enum client_job {
 	JOB_REFRESH,        /* Refresh of the allocation */
 	JOB_REBIND,         /* refresh of the channel or permission */
 	JOB_DEALLOCATE,     /* Refresh with LIFETIME 0, at the end; never retried */
+	JOB_CONNECT,        /* TCP allocations: Connect to the other's relayed address */
+	JOB_CONNBIND,       /* ConnectionBind, sent on the data connection */
 };
 
 struct client {
@@ -113,6 +123,9 @@ struct client {
 	uint64_t rebind_ms;         /* channel/permission refresh due (0 = none) */
 	uint64_t retry_ms;          /* a wanted job waits for the request buffer */
 	union addr relayed;         /* our XOR-RELAYED-ADDRESS */
+	uint32_t conn_id;           /* TCP allocations: CONNECTION-ID to bind */
+	bool data_open;             /* ... the data connection was started */
+	bool data_bound;            /* ... and its ConnectionBind succeeded */
 	uint8_t txid[STUN_TXID_LEN];
 	uint8_t key[CRED_KEY_LEN];  /* long-term key for realm */
 	uint8_t realm_len, nonce_len;
@@ -137,6 +150,13 @@ void client_on_connected(struct engine *e, struct client *c, int res);
 /* A datagram (UDP) or one whole frame (TCP) from the server. p is only
  * valid during the call. */
 void client_on_packet(struct engine *e, struct client *c, const uint8_t *p, uint32_t len);
+
+/* TCP allocations: the data connection's connect finished with res. */
+void client_on_data_connected(struct engine *e, struct client *c, int res);
+
+/* TCP allocations: one frame from the data connection (STUN before the
+ * ConnectionBind succeeded, RFC 4571-framed media after). */
+void client_on_data(struct engine *e, struct client *c, const uint8_t *p, uint32_t len);
 
 /* A UDP send with tag finished with res (bytes or -errno). */
 void client_on_sent(struct engine *e, struct client *c, uint32_t tag, int res);

@@ -138,10 +138,26 @@ static void rearm_all(struct engine *e)
 
 static void deliver(struct engine *e, uint32_t idx, const uint8_t *p, uint32_t len)
 {
-	if (relay_mode(e))
-		client_on_packet(e, &e->clients[idx], p, len);
-	else
+	if (!relay_mode(e))
 		probe_on_packet(e, &e->probes[idx], p, len);
+	else if (idx >= e->n_clients)
+		client_on_data(e, &e->clients[idx - e->n_clients], p, len);
+	else
+		client_on_packet(e, &e->clients[idx], p, len);
+}
+
+void engine_set_framing(struct engine *e, uint32_t idx, enum engine_framing framing)
+{
+	e->socks[idx].framing = (uint8_t)framing;
+}
+
+/* Length of the frame at p (n bytes, n >= 4) under the socket's framing:
+ * 0 = needs more bytes, < 0 = not a frame. */
+static int frame_len(const struct engine_sock *s, const uint8_t *p, uint32_t n)
+{
+	if (s->framing == ENGINE_FRAME_RFC4571)
+		return 2 + ((int)p[0] << 8 | p[1]);
+	return stun_frame_len(p, n);
 }
 
 static void sock_closed(struct engine *e, uint32_t idx, int err)
@@ -156,13 +172,13 @@ static void sock_closed(struct engine *e, uint32_t idx, int err)
 	if (s->fd >= 0)
 		shutdown(s->fd, SHUT_RDWR);
 	if (relay_mode(e))
-		client_on_closed(e, &e->clients[idx], err);
+		client_on_closed(e, &e->clients[idx % e->n_clients], err);
 	else
 		probe_on_closed(e, &e->probes[idx], err);
 }
 
 /* Splits TCP bytes into frames (STUN, or ChannelData padded to 4: RFC 8656
- * §12.5) and delivers each in place; only a frame cut by the end of the
+ * §12.5; or RFC 4571's length-prefixed packets) and delivers each in place; only a frame cut by the end of the
  * chunk is copied, into the assembly area. Returns 0 or -EPROTO when the
  * stream lost its framing. */
 static int tcp_input(struct engine *e, uint32_t idx, const uint8_t *p, uint32_t n)
@@ -182,7 +198,7 @@ static int tcp_input(struct engine *e, uint32_t idx, const uint8_t *p, uint32_t 
 				n -= k;
 				continue;
 			}
-			flen = stun_frame_len(s->asmb, s->asm_len);
+			flen = frame_len(s, s->asmb, s->asm_len);
 			if (flen < 0 || flen > ENGINE_ASM_CAP)
 				return -EPROTO;
 			k = (uint32_t)flen - s->asm_len < n ? (uint32_t)flen - s->asm_len : n;
@@ -196,7 +212,7 @@ static int tcp_input(struct engine *e, uint32_t idx, const uint8_t *p, uint32_t 
 			}
 			continue;
 		}
-		flen = n >= 4 ? stun_frame_len(p, n) : 0;
+		flen = n >= 4 ? frame_len(s, p, n) : 0;
 		if (flen < 0 || flen > ENGINE_ASM_CAP)
 			return -EPROTO;
 		if (flen == 0 || (uint32_t)flen > n) {
@@ -417,10 +433,12 @@ static void on_connect(struct engine *e, struct io_uring_cqe *cqe)
 	} else {
 		s->dead = true;
 	}
-	if (relay_mode(e))
-		client_on_connected(e, &e->clients[idx], cqe->res);
-	else
+	if (!relay_mode(e))
 		probe_on_connected(e, &e->probes[idx], cqe->res);
+	else if (idx >= e->n_clients)
+		client_on_data_connected(e, &e->clients[idx - e->n_clients], cqe->res);
+	else
+		client_on_connected(e, &e->clients[idx], cqe->res);
 }
 
 /* ---- the loop ---------------------------------------------------------- */
@@ -469,24 +487,24 @@ static bool follow_phase(struct engine *e, uint64_t *next_ms)
 	if (!e->setup_over) {
 		e->setup_over = true;
 		if (relay_mode(e))
-			for (uint32_t i = 0; i < e->n_socks; i++)
+			for (uint32_t i = 0; i < e->n_clients; i++)
 				client_setup_over(e, &e->clients[i]);
 	}
 	if (e->sending && e->now_ms >= end)
 		e->sending = false;
-	if (relay_mode(e) && e->dealloc_next < e->n_socks && e->now_ms >= marks[1]) {
+	if (relay_mode(e) && e->dealloc_next < e->n_clients && e->now_ms >= marks[1]) {
 		/* Spread over ENGINE_DEALLOC_SPREAD_MS: thousands of Refreshes
 		 * in one burst would overflow the server's socket buffer, and
 		 * they are sent only once. */
 		uint64_t into = e->now_ms - marks[1] + 1;
-		uint32_t upto = e->n_socks;
+		uint32_t upto = e->n_clients;
 
 		if (into < ENGINE_DEALLOC_SPREAD_MS)
-			upto = (uint32_t)((uint64_t)e->n_socks * into / ENGINE_DEALLOC_SPREAD_MS);
+			upto = (uint32_t)((uint64_t)e->n_clients * into / ENGINE_DEALLOC_SPREAD_MS);
 
 		while (e->dealloc_next < upto)
 			client_deallocate(e, &e->clients[e->dealloc_next++]);
-		if (e->dealloc_next < e->n_socks && e->now_ms + 1 < *next_ms)
+		if (e->dealloc_next < e->n_clients && e->now_ms + 1 < *next_ms)
 			*next_ms = e->now_ms + 1;
 	}
 	if (e->now_ms >= marks[2])
@@ -593,8 +611,10 @@ static int setup(struct engine *e)
 {
 	const struct load_config *cfg = e->cfg;
 	bool relay = relay_mode(e);
-	uint32_t n = relay ? 2 * e->count : e->count;
-	uint32_t timers = relay ? 2 * n : n;
+	uint32_t clients = relay ? 2 * e->count : 0;
+	/* A TCP allocation's client has a second (data) connection. */
+	uint32_t n = relay ? (cfg->tcp_alloc ? 2 * clients : clients) : e->count;
+	uint32_t timers = relay ? 2 * clients : n;
 	uint32_t buf_size;
 	int ret;
 
@@ -602,6 +622,7 @@ static int setup(struct engine *e)
 	e->rng = e->seed ? e->seed : 0x9E3779B97F4A7C15ull;
 	e->sending = true;
 	e->n_socks = n;
+	e->n_clients = clients;
 	ret = uring_setup(&e->ring, SQ_ENTRIES, pow2_at_least((uint64_t)n * 8, 4096, CQ_MAX),
 			  &e->feat);
 	if (ret) {
@@ -643,11 +664,11 @@ static int setup(struct engine *e)
 		/* Largest frame: Send indication to an IPv6 peer, padded. */
 		e->slot_cap = (48 + cfg->size + 3 + 63) & ~63u;
 		e->tx_cap = pow2_at_least((uint64_t)e->slot_cap * 8, 4096, 1u << 20);
-		e->clients = calloc(n ? n : 1, sizeof(*e->clients));
-		e->media = calloc((size_t)n * CLIENT_MEDIA_SLOTS + 1, e->slot_cap);
+		e->clients = calloc(clients ? clients : 1, sizeof(*e->clients));
+		e->media = calloc((size_t)clients * CLIENT_MEDIA_SLOTS + 1, e->slot_cap);
 		if (!e->clients || !e->media)
 			return -ENOMEM;
-		for (uint32_t i = 0; i < n; i++) {
+		for (uint32_t i = 0; i < clients; i++) {
 			uint32_t call = e->first + i / 2;
 			uint64_t start = e->run->start_ms;
 
@@ -724,7 +745,7 @@ static int setup(struct engine *e)
 static void teardown(struct engine *e)
 {
 	if (e->clients) {
-		for (uint32_t i = 0; i < e->n_socks; i++) {
+		for (uint32_t i = 0; i < e->n_clients; i++) {
 			const struct stats_stream *s = &e->clients[i].rx;
 
 			if (s->received >= 2) {

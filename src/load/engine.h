@@ -64,6 +64,9 @@ struct load_config {
 	union addr target;
 	bool tcp;                   /* TURN over TCP to the target */
 	bool send_indications;      /* CreatePermission + Send/Data indications */
+	bool tcp_alloc;             /* RFC 6062 TCP allocations (tcp is set too): each
+	                               client has a control connection and a data
+	                               connection; media is RFC 4571-framed on the latter */
 	bool raw;                   /* no TURN: each leg's plain UDP socket is bound
 	                               to port raw_port_base + 2k (+1 for its peer)
 	                               and sends to the target, a forwarder that
@@ -104,6 +107,7 @@ struct engine_sock {
 	bool tx_busy;               /* TCP: a send is in flight */
 	bool tx_dirty;              /* TCP: on the list of connections to flush */
 	uint8_t tx_cur;             /* TCP: buffer the send in flight reads */
+	uint8_t framing;            /* TCP: enum engine_framing */
 	uint16_t asm_len;           /* TCP: bytes of a cut frame in asmb */
 	uint32_t tx_len[2];         /* TCP: bytes in each buffer */
 	uint32_t tx_off;            /* TCP: bytes of tx_cur already sent */
@@ -136,7 +140,8 @@ struct engine {
 	bool fixed_files;           /* sockets are in the ring's file table (by index) */
 	struct msghdr mh;           /* recvmsg layout: no name, room for a timestamp */
 	struct engine_sock *socks;
-	uint32_t n_socks;
+	uint32_t n_socks;           /* relay: clients, then (TCP allocations) their data connections */
+	uint32_t n_clients;         /* relay: 2 per call */
 	struct client *clients;     /* relay: n_socks of them */
 	struct probe *probes;       /* stun: n_socks of them */
 	struct probe_req *reqs;     /* stun: the probes' rings */
@@ -179,6 +184,21 @@ void *engine_main(void *arg);
  * copied (buf is free at once); returns ENGINE_COPIED. -ENOBUFS when the
  * TCP buffer is full or no SQE is left, -EPIPE when the socket is dead. */
 int engine_send(struct engine *e, uint32_t idx, const uint8_t *buf, uint32_t len, uint32_t tag);
+
+/* How a TCP socket's bytes split into frames. */
+enum engine_framing {
+	ENGINE_FRAME_STUN = 0,   /* STUN and ChannelData (RFC 8656 §12.5) */
+	ENGINE_FRAME_RFC4571,    /* 16-bit length, then the packet (RFC 4571) */
+};
+
+/* From the next frame on, socket idx's bytes split by framing. */
+void engine_set_framing(struct engine *e, uint32_t idx, enum engine_framing framing);
+
+/* The socket of client id's data connection (TCP allocations). */
+static inline uint32_t engine_data_sock(const struct engine *e, uint32_t client)
+{
+	return e->n_clients + client;
+}
 
 /* Starts the TCP connection of socket idx; its end reaches
  * client_on_connected / probe_on_connected. Returns 0 or -errno. */

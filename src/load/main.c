@@ -35,7 +35,7 @@
 
 enum {
 	OPT_TARGET = 256, OPT_MODE, OPT_TRANSPORT, OPT_CALLS, OPT_DURATION, OPT_PPS, OPT_SIZE,
-	OPT_RAMP, OPT_SETUP_TIMEOUT, OPT_REFRESH, OPT_SEND_IND, OPT_RAW, OPT_RAW_PORT_BASE, OPT_USER, OPT_PASSWORD,
+	OPT_RAMP, OPT_SETUP_TIMEOUT, OPT_REFRESH, OPT_SEND_IND, OPT_TCP_ALLOC, OPT_RAW, OPT_RAW_PORT_BASE, OPT_USER, OPT_PASSWORD,
 	OPT_AUTH_SECRET, OPT_RATE, OPT_SOCKETS, OPT_WORKERS, OPT_JSON, OPT_CSV, OPT_QUIET,
 	OPT_ALLOW_REMOTE, OPT_HELP, OPT_VERSION,
 };
@@ -52,6 +52,7 @@ static const struct option options[] = {
 	{ "setup-timeout", required_argument, NULL, OPT_SETUP_TIMEOUT },
 	{ "refresh", required_argument, NULL, OPT_REFRESH },
 	{ "send-indications", no_argument, NULL, OPT_SEND_IND },
+	{ "tcp-allocations", no_argument, NULL, OPT_TCP_ALLOC },
 	{ "raw", no_argument, NULL, OPT_RAW },
 	{ "raw-port-base", required_argument, NULL, OPT_RAW_PORT_BASE },
 	{ "user", required_argument, NULL, OPT_USER },
@@ -98,6 +99,9 @@ static void usage(FILE *f)
 	      "  --refresh S            refresh allocations and channels every S seconds\n"
 	      "                         (default: at half their lifetime)\n"
 	      "  --send-indications     CreatePermission + Send indications, not channels\n"
+	      "  --tcp-allocations      TCP relays (RFC 6062; implies --transport tcp): one\n"
+	      "                         leg Connects to the other's relayed address, both\n"
+	      "                         bind data connections, media is RFC 4571-framed\n"
 	      "  --raw                  no TURN: plain UDP legs on port pairs, for the raw\n"
 	      "                         floor forwarder (bench/floor.c), which sends a\n"
 	      "                         packet from port p on to port p^1\n"
@@ -219,6 +223,10 @@ static int parse_args(struct cli *o, int argc, char **argv)
 		case OPT_SEND_IND:
 			c->send_indications = true;
 			break;
+		case OPT_TCP_ALLOC:
+			c->tcp_alloc = true;
+			c->tcp = true;
+			break;
 		case OPT_RAW:
 			c->raw = true;
 			break;
@@ -306,6 +314,11 @@ static int parse_args(struct cli *o, int argc, char **argv)
 	}
 	if (c->mode == LOAD_STUN)
 		return 0;
+	if (c->tcp_alloc && (c->send_indications || c->raw)) {
+		fprintf(stderr, PROG ": --tcp-allocations relays streams: no --send-indications "
+				     "or --raw with it\n");
+		return -EINVAL;
+	}
 	if (c->raw) {
 		if (c->tcp || c->send_indications) {
 			fprintf(stderr, PROG ": --raw sends plain UDP: no --transport tcp or "
@@ -467,7 +480,8 @@ static void announce(const struct load_config *cfg)
 	if (cfg->mode == LOAD_RELAY)
 		fprintf(stderr,
 			PROG ": %u calls (%u streams of %u pps) to %s over %s, %u worker%s\n",
-			cfg->calls, 2 * cfg->calls, cfg->pps, a, cfg->tcp ? "TCP" : "UDP",
+			cfg->calls, 2 * cfg->calls, cfg->pps, a,
+			cfg->tcp_alloc ? "TCP with TCP allocations" : cfg->tcp ? "TCP" : "UDP",
 			cfg->workers, cfg->workers == 1 ? "" : "s");
 	else
 		fprintf(stderr, PROG ": %u Binding requests/s over %u sockets to %s over %s\n",

@@ -225,7 +225,8 @@ void report_print(const struct report *r, const struct report_result *res)
 	if (cfg->mode == LOAD_RELAY) {
 		printf("parley-load: relay mode, %s to %s, %s, %u worker%s\n",
 		       cfg->tcp ? "TCP" : "UDP", a,
-		       cfg->send_indications ? "Send indications" : "channels", cfg->workers,
+		       cfg->tcp_alloc ? "TCP allocations (RFC 6062)"
+		       : cfg->send_indications ? "Send indications" : "channels", cfg->workers,
 		       cfg->workers == 1 ? "" : "s");
 		printf("  %-14s %llu of %u up, set-up %.3f s, %.0f allocations/s\n", "calls",
 		       (unsigned long long)res->calls_up, cfg->calls, res->setup_s,
@@ -286,8 +287,9 @@ int report_json(const struct report *r, const struct report_result *res, const c
 	fprintf(f, "{\n  \"mode\": \"%s\",\n  \"target\": \"%s\",\n  \"transport\": \"%s\",\n",
 		stun ? "stun" : "relay", addr_format(&cfg->target, a, sizeof(a)),
 		cfg->tcp ? "tcp" : "udp");
-	fprintf(f, "  \"workers\": %u,\n  \"send_indications\": %s,\n", cfg->workers,
-		cfg->send_indications ? "true" : "false");
+	fprintf(f, "  \"workers\": %u,\n  \"send_indications\": %s,\n  \"tcp_allocations\": %s,\n",
+		cfg->workers, cfg->send_indications ? "true" : "false",
+		cfg->tcp_alloc ? "true" : "false");
 	fprintf(f, "  \"calls\": %u,\n  \"calls_up\": %llu,\n", stun ? 0 : cfg->calls,
 		(unsigned long long)res->calls_up);
 	fprintf(f, "  \"duration_s\": %.3f,\n  \"media_s\": %.3f,\n", cfg->duration_ms / 1e3,

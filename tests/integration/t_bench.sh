@@ -27,11 +27,13 @@ grep -q '^| parley |' "$OUT/relay.md" || fail "relay.md has no parley row"
 jq -e '.parley.relayed > 0 and .coturn.relayed > 0 and (.ratio_parley_over_coturn | type) == "number"' \
 	"$OUT/uclient-crosscheck.json" >/dev/null || fail "uclient-crosscheck.json malformed"
 
-# TCP allocations: every server relayed frames at each size, with a cost
-jq -e '(.sizes | keys | length) >= 1 and all(.sizes[];
-	(keys | sort) == ["coturn", "parley", "parley-copy", "parley-uring-splice"] and
-	all(.[]; .frames > 0 and (.us_per_frame | type) == "number" and .us_per_frame > 0))' \
-	"$OUT/tcp.json" >/dev/null || fail "tcp.json malformed: $(cat "$OUT/tcp.json")"
+# TCP allocations: every server at each size, relayed frames with a cost
+jq -e '([.[].server] | unique) == ["coturn", "parley", "parley-copy", "parley-uring-splice"] and
+	([.[].size] | unique) == [172, 1200] and
+	all(.[]; .relayed_frames > 0 and (.us_per_frame | type) == "number" and .us_per_frame > 0 and
+		(.loss_pct | type) == "number")' "$OUT/tcp.json" >/dev/null ||
+	fail "tcp.json malformed: $(cat "$OUT/tcp.json")"
+grep -q 'parley / coturn' "$OUT/tcp.md" || fail "tcp.md has no comparison"
 
 if command -v gnuplot >/dev/null; then
 	for f in relay-loss.png relay-p99.png; do
