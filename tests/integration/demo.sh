@@ -31,8 +31,10 @@ calls "3. five calls over UDP, media on TURN channels (172-byte packets every 20
 	"$TMP/c1.log" -y -c -m 5 -n 250
 calls "4. five calls over UDP, media in Send/Data indications" "$TMP/c2.log" -s -y -c -m 5 -n 250
 calls "5. five calls from clients that reach the supernode over TCP only" "$TMP/c3.log" -t -y -c -m 5 -n 250
+calls "6. five calls on TCP allocations (RFC 6062: Connect, ConnectionBind; bytes spliced)" \
+	"$TMP/c5.log" -T -y -m 5 -n 250
 
-say "6. the default policy: without --allow-loopback-peers, loopback peers are refused"
+say "7. the default policy: without --allow-loopback-peers, loopback peers are refused"
 stop_sn
 start_sn demo2 --workers 1 --user alice:wonderland
 uclient "$TMP/c4.log" -y -c -m 1 -n 10 -u alice -w wonderland
@@ -41,8 +43,8 @@ grep -m1 -o 'error 403 (Forbidden)' "$TMP/c4.log" | sed 's/^/   channel bind: /'
 echo "   peers refused by policy: $(metric parley_sn_peers_refused_total)"
 stop_sn
 
-say "7. what the first supernode counted"
-awk '/relayed|allocations_created|requests_total|tcp_connections_accepted|auth_failures/ && !/worker=/ && !/^#/ { printf "   %-48s %s\n", $1, $2 }' \
+say "8. what the first supernode counted"
+awk '/relayed|allocations_created|requests_total|tcp_connections_accepted|tcp_peer_bound|tcp_handovers|auth_failures/ && !/worker=/ && !/^#/ { printf "   %-48s %s\n", $1, $2 }' \
 	"$TMP/demo.metrics" 2>/dev/null || true
 sed -n '/relayed .* packets/s/^.*info: /   /p' "$TMP/demo.log"
 echo
