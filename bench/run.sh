@@ -4,6 +4,7 @@
 #   2. relay sweep: parley-sn vs coturn vs the raw floor, driven by parley-load
 #   3. cross-check at one load with coturn's turnutils_uclient
 #   4. TCP allocations (RFC 6062): splice vs copy vs coturn, per frame and byte
+#   5. mixer kernels: samples/s of each instruction set against scalar
 # `./run bench --quick` runs each briefly (the test suite uses it to check
 # that the tools run and their output is well-formed).
 set -euo pipefail
@@ -22,7 +23,11 @@ echo
 echo "== cross-check (turnutils_uclient)"
 bench/uclient-crosscheck.sh "$BUILD" $QUICK
 echo
-echo "== TCP allocations (turnutils_uclient -T)"
+echo "== TCP allocations (parley-load --tcp-allocations)"
 bench/tcp-vs-coturn.sh "$BUILD" $QUICK
+echo
+echo "== mixer kernels"
+mix_s=10; [ "$QUICK" = "--quick" ] && mix_s=1
+"$BUILD/bench/parley-mix-bench" --seconds "$mix_s" --json "$OUT/mix.json" | tee "$OUT/mix.md"
 echo
 echo "reports in $OUT/"

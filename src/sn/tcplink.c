@@ -637,6 +637,7 @@ void tcplink_sweep(struct worker *w)
 {
 	uint32_t n = w->link_fresh / 10 + 1;
 
+	metrics_set(w->m, M_LINK_HELD, w->link_held);
 	if (!w->links_open)
 		return;
 	for (uint32_t k = 0; k < n && w->link_fresh; k++) {
@@ -658,5 +659,4 @@ void tcplink_sweep(struct worker *w)
 		}
 		tcplink_close(w, L, false);
 	}
-	metrics_set(w->m, M_LINK_HELD, w->link_held);
 }

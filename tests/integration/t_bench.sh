@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark tools run (briefly, --quick) and write well-formed reports:
 # micro-benchmarks, the parley/coturn/floor sweep driven by parley-load,
-# the turnutils_uclient cross-check and the TCP-allocation comparison.
+# the turnutils_uclient cross-check, the TCP-allocation comparison and the
+# mixer kernels.
 # Timings are reported, never asserted.
 . "$(dirname "$0")/lib.sh"
 command -v turnserver >/dev/null || skip "coturn's turnserver not installed"
@@ -34,6 +35,12 @@ jq -e '([.[].server] | unique) == ["coturn", "parley", "parley-copy", "parley-ur
 		(.loss_pct | type) == "number")' "$OUT/tcp.json" >/dev/null ||
 	fail "tcp.json malformed: $(cat "$OUT/tcp.json")"
 grep -q 'parley / coturn' "$OUT/tcp.md" || fail "tcp.md has no comparison"
+
+# mixer kernels: the scalar baseline and at least one other table, each kernel measured
+jq -e '([.results[].isa] | unique | contains(["scalar"])) and
+	([.results[].isa] | unique | length) >= 2 and
+	all(.results[]; .samples_per_s > 0 and .vs_scalar > 0)' "$OUT/mix.json" >/dev/null ||
+	fail "mix.json malformed"
 
 if command -v gnuplot >/dev/null; then
 	for f in relay-loss.png relay-p99.png; do
