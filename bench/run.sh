@@ -5,6 +5,7 @@
 #   3. cross-check at one load with coturn's turnutils_uclient
 #   4. TCP allocations (RFC 6062): splice vs copy vs coturn, per frame and byte
 #   5. mixer kernels: samples/s of each instruction set against scalar
+#   6. global index: lookups/s on one reader and on every CPU
 # `./run bench --quick` runs each briefly (the test suite uses it to check
 # that the tools run and their output is well-formed).
 set -euo pipefail
@@ -29,5 +30,8 @@ echo
 echo "== mixer kernels"
 mix_s=10; [ "$QUICK" = "--quick" ] && mix_s=1
 "$BUILD/bench/parley-mix-bench" --seconds "$mix_s" --json "$OUT/mix.json" | tee "$OUT/mix.md"
+echo
+echo "== global index (lock-free shards)"
+"$BUILD/bench/parley-gidx-bench" $QUICK --json "$OUT/gidx.json" | tee "$OUT/gidx.md"
 echo
 echo "reports in $OUT/"

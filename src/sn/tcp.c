@@ -376,7 +376,7 @@ int tcp_handover(struct worker *w, struct conn *c, uint32_t from, uint32_t id)
 	h->len = n;
 	memcpy(h->data, c->rx + from, n);
 	t = w->sn->workers[target];
-	/* Lock-free push (a Treiber stack); the owner takes the whole list at
+	/* Lock-free push (compare-and-swap on the head); the owner takes the whole list at
 	 * once, so no node is popped while another push reads it. */
 	old = atomic_load_explicit(&t->inbox, memory_order_relaxed);
 	do
