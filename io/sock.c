@@ -33,11 +33,7 @@ static int udp_socket(const union addr *a, bool pktinfo, int buf_bytes)
 		if (ret)
 			goto fail;
 	}
-	if (buf_bytes > 0) {
-		/* Best effort: the kernel caps these at net.core.*mem_max. */
-		set_int(fd, SOL_SOCKET, SO_RCVBUF, buf_bytes);
-		set_int(fd, SOL_SOCKET, SO_SNDBUF, buf_bytes);
-	}
+	sock_buffers(fd, buf_bytes);
 	return fd;
 fail:
 	close(fd);
@@ -113,6 +109,14 @@ int sock_udp_open_in_range(const union addr *ip, uint16_t lo, uint16_t hi,
 	}
 	close(fd);
 	return -EADDRINUSE;
+}
+
+void sock_buffers(int fd, int bytes)
+{
+	if (bytes <= 0)
+		return;
+	set_int(fd, SOL_SOCKET, SO_RCVBUF, bytes);
+	set_int(fd, SOL_SOCKET, SO_SNDBUF, bytes);
 }
 
 int sock_tcp_bound(const union addr *a)

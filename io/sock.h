@@ -27,6 +27,12 @@ int sock_tcp_listen(const union addr *a, bool reuseport, int backlog);
 int sock_udp_open_in_range(const union addr *ip, uint16_t lo, uint16_t hi,
 			   uint32_t *cursor, int buf_bytes, union addr *bound);
 
+/* Sets SO_RCVBUF and SO_SNDBUF to bytes (best effort: the kernel caps
+ * them at net.core.*mem_max); nothing when bytes <= 0. Fixing a TCP
+ * socket's buffers turns off their autotuning, which bounds what one
+ * connection can hold in the kernel. */
+void sock_buffers(int fd, int bytes);
+
 /* A TCP socket bound to a (SO_REUSEADDR and SO_REUSEPORT, so a listener
  * and the connections it makes can share one address; IPv6 only for an
  * IPv6 address). Blocking, close-on-exec. Returns the socket or -errno. */

@@ -311,6 +311,7 @@ int tcplink_connect(struct worker *w, struct alloc *a, const union addr *peer,
 	fd = sock_tcp_bound(&a->relay);
 	if (fd < 0)
 		return fd;
+	sock_buffers(fd, w->sn->cfg->socket_buffer);
 	L = link_get(w, a);
 	if (!L) {
 		close(fd);
@@ -389,6 +390,7 @@ void tcplink_accepted(struct worker *w, struct alloc *a, int fd)
 		return;
 	}
 	sock_tcp_nodelay(fd);
+	sock_buffers(fd, w->sn->cfg->socket_buffer);
 	L->peer_fd = fd;
 	L->peer = peer;
 	L->state = LINK_WAIT_BIND;
@@ -438,6 +440,10 @@ int tcplink_bind(struct worker *w, struct tcplink *L, struct conn *c, const uint
 		tcplink_close(w, L, true);
 		return -EBADF;
 	}
+	/* Fixed buffers on both sockets of a link: with the one area (or
+	 * pipe) per direction, they bound what a slow reader can make the
+	 * kernel hold for this link. */
+	sock_buffers(L->client_fd, w->sn->cfg->socket_buffer);
 	/* The response and whatever the client sent after its request are
 	 * small, and both sockets' send buffers are empty: a non-blocking
 	 * send takes them whole. If it could not, the link fails rather
