@@ -1,18 +1,41 @@
 #!/usr/bin/env bash
 # ./run demo: a supernode on loopback carries relayed calls driven by
-# coturn's independent TURN client, then reports what the server saw.
+# coturn's independent TURN client, users log in to the login server, and
+# the demo reports what the server saw.
 . "$(dirname "$0")/lib.sh"
 command -v turnutils_uclient >/dev/null || fail "turnutils_uclient missing (apt-get install coturn)"
 
 say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 
 say "1. start a supernode (parley-sn) on 127.0.0.1, 2 workers"
-start_sn demo --workers 2 --user alice:wonderland --allow-loopback-peers --software parley-sn
+start_sn demo --workers 2 --user alice:wonderland --auth-secret demo-secret --allow-loopback-peers \
+	--software parley-sn
 echo "   listening on 127.0.0.1:$SN_PORT (UDP+TCP), metrics on http://127.0.0.1:$SN_METRICS/metrics"
 sed 's/^/   /' "$TMP/demo.log"
 
 say "2. STUN: what address does the supernode see? (turnutils_stunclient)"
 timeout 10 turnutils_stunclient -p "$SN_PORT" 127.0.0.1 2>&1 | grep -m1 -i 'reflexive' | sed 's/^[0-9]*: *: */   /'
+
+say "2b. the login server: accounts, then alice logs in (password once, then her device key)"
+LOGIN=$BUILD/src/login/parley-login
+PARLEY=$BUILD/src/client/parley
+L_PORT=$(free_port) || fail "no free port"
+echo "wonderland1" | "$LOGIN" --state "$TMP/login" --add-user alice | sed 's/^/   /'
+echo "looking-glass" | "$LOGIN" --state "$TMP/login" --add-user bob | sed 's/^/   /'
+"$LOGIN" --state "$TMP/login" --listen 127.0.0.1:$L_PORT --bootstrap 127.0.0.1:$SN_PORT \
+	--auth-secret demo-secret --threads 2 >"$TMP/login.log" 2>&1 &
+PIDS+=("$!")
+for _ in $(seq 1 100); do ss -Hlnt "sport = :$L_PORT" | grep -q . && break; sleep 0.05; done
+KEY=$("$LOGIN" --state "$TMP/login" --show-key)
+echo "   login server on 127.0.0.1:$L_PORT (TLS 1.3), key ${KEY:0:16}..."
+echo "wonderland1" | "$PARLEY" --state "$TMP/alice" login alice --server 127.0.0.1:$L_PORT --server-key "$KEY" |
+	sed 's/^/   /'
+"$PARLEY" --state "$TMP/alice" login alice </dev/null | sed 's/^/   /'
+"$PARLEY" --state "$TMP/alice" status | sed 's/^/   /'
+echo wrong-password | "$PARLEY" --state "$TMP/bob" login bob --server 127.0.0.1:$L_PORT --server-key "$KEY" 2>&1 |
+	sed 's/^/   (bob, wrong password) /'
+TUSER=$(sed -n 's/^user=//p' "$TMP/alice/turn")
+TPASS=$(sed -n 's/^password=//p' "$TMP/alice/turn")
 
 calls() {
 	local title=$1 log=$2; shift 2
@@ -29,6 +52,9 @@ calls() {
 
 calls "3. five calls over UDP, media on TURN channels (172-byte packets every 20 ms)" \
 	"$TMP/c1.log" -y -c -m 5 -n 250
+say "3b. a call with the TURN credentials alice got from the login server ($TUSER)"
+uclient "$TMP/c0.log" -y -c -m 1 -n 100 -l 172 -z 20 -u "$TUSER" -w "$TPASS"
+grep -o 'Total lost packets [0-9]* ([0-9.]*%)' "$TMP/c0.log" | tail -1 | sed 's/^/   /'
 calls "4. five calls over UDP, media in Send/Data indications" "$TMP/c2.log" -s -y -c -m 5 -n 250
 calls "5. five calls from clients that reach the supernode over TCP only" "$TMP/c3.log" -t -y -c -m 5 -n 250
 calls "6. five calls on TCP allocations (RFC 6062: Connect, ConnectionBind; bytes spliced)" \
