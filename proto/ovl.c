@@ -29,6 +29,9 @@ static const struct {
 	[OVL_A_ADDR] = { ADDR_V4_LEN, ADDR_V6_LEN },
 	[OVL_A_ERROR_CODE] = { 2, 2 },
 	[OVL_A_TEXT] = { 0, 512 },
+	[OVL_A_SEQ] = { 4, 4 },
+	[OVL_A_NODE] = { OVL_NODE_V4_LEN, OVL_NODE_V6_LEN },
+	[OVL_A_TARGET] = { OVL_NODE_V4_LEN, OVL_NODE_V6_LEN },
 };
 
 int ovl_frame_len(const uint8_t *buf, size_t avail)
@@ -71,6 +74,12 @@ int ovl_parse(const uint8_t *buf, size_t len, struct ovl_msg *m)
 					return -EBADMSG;
 				if (m->n_addrs < OVL_MAX_ADDRS)
 					m->addrs[m->n_addrs++] = (uint16_t)pos;
+			}
+			if (type == OVL_A_NODE || type == OVL_A_TARGET) {
+				if (alen != OVL_NODE_V4_LEN && alen != OVL_NODE_V6_LEN)
+					return -EBADMSG;
+				if (type == OVL_A_NODE && m->n_nodes < OVL_MAX_NODES)
+					m->nodes[m->n_nodes++] = (uint16_t)pos;
 			}
 			if (!m->off[type]) {
 				m->off[type] = (uint16_t)pos;
@@ -115,6 +124,58 @@ int ovl_get_addr(const uint8_t *buf, const struct ovl_msg *m, unsigned i, union 
 		return 0;
 	}
 	return -EINVAL;
+}
+
+int ovl_node_decode(const uint8_t *p, size_t vlen, struct ovl_node *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = wire_get64(p);
+	out->incarnation = wire_get32(p + 8);
+	out->state = p[12];
+	if (out->state > 3)
+		return -EINVAL;
+	if (p[13] == FAMILY_V4 && vlen == OVL_NODE_V4_LEN) {
+		out->addr.v4.sin_family = AF_INET;
+		memcpy(&out->addr.v4.sin_port, p + 14, 2);
+		memcpy(&out->addr.v4.sin_addr, p + 16, 4);
+		return 0;
+	}
+	if (p[13] == FAMILY_V6 && vlen == OVL_NODE_V6_LEN) {
+		out->addr.v6.sin6_family = AF_INET6;
+		memcpy(&out->addr.v6.sin6_port, p + 14, 2);
+		memcpy(&out->addr.v6.sin6_addr, p + 16, 16);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int ovl_get_node(const uint8_t *buf, const struct ovl_msg *m, unsigned i, struct ovl_node *out)
+{
+	if (i >= m->n_nodes)
+		return -EINVAL;
+	return ovl_node_decode(buf + m->nodes[i], wire_get16(buf + m->nodes[i] - 2), out);
+}
+
+void ovl_put_node(struct ovl_builder *b, enum ovl_attr a, const struct ovl_node *n)
+{
+	uint8_t x[OVL_NODE_V6_LEN] = { 0 };
+
+	wire_put64(x, n->id);
+	wire_put32(x + 8, n->incarnation);
+	x[12] = n->state;
+	if (n->addr.sa.sa_family == AF_INET) {
+		x[13] = FAMILY_V4;
+		memcpy(x + 14, &n->addr.v4.sin_port, 2);
+		memcpy(x + 16, &n->addr.v4.sin_addr, 4);
+		ovl_put(b, a, x, OVL_NODE_V4_LEN);
+	} else if (n->addr.sa.sa_family == AF_INET6) {
+		x[13] = FAMILY_V6;
+		memcpy(x + 14, &n->addr.v6.sin6_port, 2);
+		memcpy(x + 16, &n->addr.v6.sin6_addr, 16);
+		ovl_put(b, a, x, OVL_NODE_V6_LEN);
+	} else {
+		b->overflow = true;
+	}
 }
 
 void ovl_build(struct ovl_builder *b, uint8_t *buf, size_t cap, enum ovl_type type, uint32_t id)

@@ -35,6 +35,9 @@
 #define OVL_HEADER_LEN 8
 #define OVL_MAX_LEN (OVL_HEADER_LEN + 8192)  /* longest message accepted */
 #define OVL_MAX_ADDRS 32                     /* ADDR attributes indexed per message */
+#define OVL_MAX_NODES 32                     /* NODE attributes indexed per message */
+#define OVL_NODE_V4_LEN 20                   /* NODE with an IPv4 address */
+#define OVL_NODE_V6_LEN 32                   /* NODE with an IPv6 address */
 
 enum ovl_type {
 	/* client -> login server */
@@ -42,6 +45,10 @@ enum ovl_type {
 	OVL_LOGIN_DEVICE = 2,    /* USER, DEVICE_KEY: asks for a challenge */
 	OVL_LOGIN_PROOF = 3,     /* SIGNATURE over the challenge (cert.h) */
 	OVL_BOOTSTRAP_GET = 4,   /* no attributes */
+	/* supernode <-> supernode membership (SWIM), over UDP */
+	OVL_SWIM_PING = 16,      /* SEQ, NODE (the sender), NODE* (gossip) */
+	OVL_SWIM_ACK = 17,       /* SEQ, NODE (the sender), NODE* (gossip) */
+	OVL_SWIM_PING_REQ = 18,  /* SEQ, NODE (the sender), TARGET, NODE* (gossip) */
 	/* login server -> client */
 	OVL_CHALLENGE = 64,      /* NONCE */
 	OVL_LOGIN_OK = 65,       /* CERT, TURN_USER, TURN_PASSWORD, EXPIRES (TURN),
@@ -65,6 +72,11 @@ enum ovl_attr {
 	OVL_A_ADDR = 11,          /* 8 (IPv4) or 20 (IPv6) bytes: family, 0, port, IP */
 	OVL_A_ERROR_CODE = 12,    /* 2 bytes */
 	OVL_A_TEXT = 13,          /* 0..512 bytes of UTF-8 */
+	OVL_A_SEQ = 14,           /* 4 bytes: a probe's sequence number */
+	OVL_A_NODE = 15,          /* 20 or 32 bytes: a supernode and what is known of it:
+	                             id (8), incarnation (4), state (1), family (1: 1 = IPv4,
+	                             2 = IPv6), port (2), 0 (2), IP (4 or 16) */
+	OVL_A_TARGET = 16,        /* as NODE: the supernode a PING_REQ asks to probe */
 	OVL_A__MAX,
 };
 
@@ -88,6 +100,9 @@ struct ovl_msg {
 	uint16_t alen[OVL_A__MAX];
 	uint8_t n_addrs;                   /* ADDR attributes, in order */
 	uint16_t addrs[OVL_MAX_ADDRS];     /* their offsets */
+	uint8_t n_nodes;                   /* NODE attributes, in order (the first is
+	                                      also off[OVL_A_NODE]) */
+	uint16_t nodes[OVL_MAX_NODES];     /* their offsets */
 };
 
 /* Bytes a complete message at buf (avail bytes) takes: > 0 when the
@@ -127,6 +142,21 @@ void ovl_put_u64(struct ovl_builder *b, enum ovl_attr a, uint64_t v);
 void ovl_put_addr(struct ovl_builder *b, const union addr *a);
 /* Writes the length. Returns the message's bytes, or -ENOSPC. */
 int ovl_finish(struct ovl_builder *b);
+
+/* A supernode as NODE and TARGET carry it. */
+struct ovl_node {
+	uint64_t id;             /* random at the node's start: a restarted node is new */
+	uint32_t incarnation;    /* raised by the node itself to refute a suspicion */
+	uint8_t state;           /* the sender's view: 0 alive, 1 suspect, 2 dead, 3 left */
+	union addr addr;         /* its overlay (UDP) address */
+};
+
+/* Decodes the NODE or TARGET value of vlen bytes at p. Returns 0 or -EINVAL. */
+int ovl_node_decode(const uint8_t *p, size_t vlen, struct ovl_node *out);
+/* The i-th NODE of m. Returns 0 or -EINVAL. */
+int ovl_get_node(const uint8_t *buf, const struct ovl_msg *m, unsigned i, struct ovl_node *out);
+/* Appends a NODE (or, with a == OVL_A_TARGET, a TARGET). */
+void ovl_put_node(struct ovl_builder *b, enum ovl_attr a, const struct ovl_node *n);
 
 /* An OVL_ERROR answer to request id. Returns bytes or -ENOSPC. */
 int ovl_build_error(uint8_t *buf, size_t cap, uint32_t id, enum ovl_error code, const char *text);

@@ -191,3 +191,40 @@ Test(ovl, builder_overflow_is_reported)
 	cr_assert_eq(ovl_finish(&b), -ENOSPC);
 	cr_assert_eq(ovl_build_error(buf, 4, 1, OVL_E_SERVER, "x"), -ENOSPC);
 }
+
+Test(ovl, nodes_round_trip)
+{
+	uint8_t buf[512];
+	struct ovl_builder b;
+	struct ovl_msg m;
+	struct ovl_node in[3] = {
+		{ .id = 0x1122334455667788ull, .incarnation = 7, .state = 0, .addr = v4("127.0.0.2", 4000) },
+		{ .id = 42, .incarnation = 0xffffffffu, .state = 1, .addr = v6("::1", 4001) },
+		{ .id = 1, .incarnation = 0, .state = 3, .addr = v4("127.0.0.3", 1) },
+	}, out, t;
+	int n;
+
+	ovl_build(&b, buf, sizeof(buf), OVL_SWIM_PING_REQ, 5);
+	ovl_put_u64(&b, OVL_A_EXPIRES, 1); /* any other attribute in between */
+	for (int i = 0; i < 3; i++)
+		ovl_put_node(&b, OVL_A_NODE, &in[i]);
+	ovl_put_node(&b, OVL_A_TARGET, &in[1]);
+	n = ovl_finish(&b);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(ovl_parse(buf, (size_t)n, &m), 0);
+	cr_assert_eq(m.n_nodes, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		cr_assert_eq(ovl_get_node(buf, &m, i, &out), 0);
+		cr_assert_eq(out.id, in[i].id);
+		cr_assert_eq(out.incarnation, in[i].incarnation);
+		cr_assert_eq(out.state, in[i].state);
+		cr_assert(addr_equal(&out.addr, &in[i].addr));
+	}
+	cr_assert_eq(ovl_get_node(buf, &m, 3, &out), -EINVAL);
+	cr_assert(ovl_has(&m, OVL_A_TARGET));
+	cr_assert_eq(ovl_node_decode(buf + m.off[OVL_A_TARGET], m.alen[OVL_A_TARGET], &t), 0);
+	cr_assert_eq(t.id, 42u);
+	/* A state beyond "left" is refused. */
+	buf[m.nodes[0] + 12] = 4;
+	cr_assert_eq(ovl_get_node(buf, &m, 0, &out), -EINVAL);
+}
