@@ -12,11 +12,11 @@
 
 #include <openssl/core_names.h>
 #include <openssl/kdf.h>
-#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <sqlite3.h>
 
 #include "proto/cred.h"
+#include "src/login/pwhash.h"
 
 #define ERR_LEN 256
 
@@ -114,7 +114,7 @@ static const char *const st_sql[ST_COUNT] = {
 struct acct_db {
 	sqlite3 *sql;               /* the connection (SQLITE_OPEN_NOMUTEX) */
 	EVP_KDF *scrypt;            /* fetched once: fetching is a provider lookup */
-	struct acct_kdf kdf;        /* cost of new hashes and of the dummy */
+	struct pwhash_kdf kdf;      /* cost of new hashes and of the dummy */
 	uint64_t kdf_calls;         /* scrypt derivations run */
 	sqlite3_stmt *st[ST_COUNT]; /* prepared statements, by ST_ */
 	char err[ERR_LEN];          /* last failure, one line */
@@ -333,7 +333,7 @@ static int query_one(struct acct_db *db, const char *sql, int64_t *v, char *text
 }
 
 /* ------------------------------------------------------------------ */
-/* Names and hash strings                                              */
+/* Names and passwords                                                 */
 /* ------------------------------------------------------------------ */
 
 bool acct_name_valid(const char *name, size_t len)
@@ -373,156 +373,6 @@ static int check_new_password(struct acct_db *db, size_t pw_len)
 	return 0;
 }
 
-/* The bounds OpenSSL's scrypt enforces (RFC 7914 §2: r * p < 2^30,
- * N < 2^(128 r / 8)) plus our memory ceiling, computed as OpenSSL does
- * (B: 128 r p bytes, V: 128 r (N + 2)), so a valid hash never fails
- * later inside the KDF. */
-static bool kdf_valid(const struct acct_kdf *k)
-{
-	uint64_t n;
-
-	if (k->ln < 1 || k->ln > 30 || k->r < 1 || k->r > 65536 || k->p < 1 || k->p > 65536)
-		return false;
-	if ((uint64_t)k->r * k->p >= (UINT64_C(1) << 30))
-		return false;
-	if (k->r < 4 && k->ln >= 16 * k->r)
-		return false;
-	n = UINT64_C(1) << k->ln;
-	return 128 * (uint64_t)k->r * (n + 2 + k->p) <= ACCT_KDF_MAXMEM;
-}
-
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Strict padded base64: one spelling per value (unused bits zero), '='
- * only at the end. Returns the decoded length or -EINVAL (also when it
- * exceeds cap). */
-static int b64_decode(const char *in, size_t len, uint8_t *out, size_t cap)
-{
-	size_t pad, n, o = 0;
-
-	if (len == 0 || len % 4 != 0)
-		return -EINVAL;
-	pad = in[len - 1] == '=' ? (in[len - 2] == '=' ? 2 : 1) : 0;
-	n = len / 4 * 3 - pad;
-	if (n > cap)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i += 4) {
-		uint32_t acc = 0;
-		size_t used = i + 4 == len ? 4 - pad : 4;
-
-		for (size_t j = 0; j < 4; j++) {
-			int v = j < used ? b64_value(in[i + j]) : 0;
-
-			if (v < 0)
-				return -EINVAL;
-			acc = acc << 6 | (uint32_t)v;
-		}
-		if ((pad == 1 && i + 4 == len && (acc & 0xff) != 0) ||
-		    (pad == 2 && i + 4 == len && (acc & 0xffff) != 0))
-			return -EINVAL;
-		for (int shift = 16; shift >= 0 && o < n; shift -= 8)
-			out[o++] = (uint8_t)(acc >> shift);
-	}
-	return (int)n;
-}
-
-/* Reads a decimal field of s[*pos..len) up to '$' or the end: no sign,
- * no leading zero, at most max. Advances *pos past it. */
-static int parse_uint(const char *s, size_t len, size_t *pos, uint32_t max, uint32_t *out)
-{
-	size_t i = *pos;
-	uint64_t v = 0;
-
-	if (i >= len || s[i] < '0' || s[i] > '9' || (s[i] == '0' && i + 1 < len && s[i + 1] != '$'))
-		return -EINVAL;
-	for (; i < len && s[i] != '$'; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-		if (v > max)
-			return -EINVAL;
-	}
-	*pos = i;
-	*out = (uint32_t)v;
-	return 0;
-}
-
-/* Expects '$' at *pos and steps over it. */
-static int expect_dollar(const char *s, size_t len, size_t *pos)
-{
-	if (*pos >= len || s[*pos] != '$')
-		return -EINVAL;
-	(*pos)++;
-	return 0;
-}
-
-int acct_pwhash_parse(const char *s, size_t len, struct acct_pwhash *out)
-{
-	static const char tag[] = "scrypt$";
-	size_t pos = sizeof(tag) - 1, field;
-	int n;
-
-	memset(out, 0, sizeof(*out));
-	if (len > ACCT_PWHASH_STR_MAX || len < pos || memcmp(s, tag, pos) != 0)
-		return -EINVAL;
-	if (parse_uint(s, len, &pos, 30, &out->kdf.ln) < 0 || expect_dollar(s, len, &pos) < 0 ||
-	    parse_uint(s, len, &pos, 65536, &out->kdf.r) < 0 || expect_dollar(s, len, &pos) < 0 ||
-	    parse_uint(s, len, &pos, 65536, &out->kdf.p) < 0 || expect_dollar(s, len, &pos) < 0)
-		return -EINVAL;
-	if (!kdf_valid(&out->kdf))
-		return -EINVAL;
-
-	field = pos;
-	while (pos < len && s[pos] != '$')
-		pos++;
-	n = b64_decode(s + field, pos - field, out->salt, sizeof(out->salt));
-	if (n < 1 || expect_dollar(s, len, &pos) < 0)
-		return -EINVAL;
-	out->salt_len = (size_t)n;
-
-	n = b64_decode(s + pos, len - pos, out->hash, sizeof(out->hash));
-	if (n < ACCT_HASH_MIN)
-		return -EINVAL;
-	out->hash_len = (size_t)n;
-	return 0;
-}
-
-int acct_pwhash_format(const struct acct_pwhash *h, char *out, size_t out_len)
-{
-	char salt[(ACCT_SALT_MAX + 2) / 3 * 4 + 1];
-	char hash[(ACCT_HASH_MAX + 2) / 3 * 4 + 1];
-	int n = -EINVAL;
-
-	if (!kdf_valid(&h->kdf) || h->salt_len < 1 || h->salt_len > ACCT_SALT_MAX ||
-	    h->hash_len < ACCT_HASH_MIN || h->hash_len > ACCT_HASH_MAX)
-		return -EINVAL;
-	if (cred_base64(h->salt, h->salt_len, salt, sizeof(salt)) < 0 ||
-	    cred_base64(h->hash, h->hash_len, hash, sizeof(hash)) < 0)
-		goto out;
-	n = snprintf(out, out_len, "scrypt$%u$%u$%u$%s$%s", h->kdf.ln, h->kdf.r, h->kdf.p, salt,
-	             hash);
-	if (n < 0)
-		n = -EINVAL;
-	else if ((size_t)n >= out_len)
-		n = -ENOSPC;
-out:
-	cred_wipe(hash, sizeof(hash));
-	return n;
-}
-
 /* ------------------------------------------------------------------ */
 /* scrypt                                                              */
 /* ------------------------------------------------------------------ */
@@ -530,73 +380,44 @@ out:
 /* The unknown-user dummy: hashed like a real record, compared against
  * zeros (which no scrypt output is in practice; the result is ignored
  * anyway). */
-static const uint8_t dummy_salt[ACCT_SALT_LEN] = "parley:no-user:";
+static const uint8_t dummy_salt[PWHASH_SALT_LEN] = "parley:no-user:";
 
-/* scrypt(password, salt) with k into out[0..out_len). OpenSSL copies the
- * password into the context and clears it on free. Returns 0 or -EIO. */
-static int kdf_derive(struct acct_db *db, const struct acct_kdf *k, const uint8_t *salt,
+/* pwhash_derive with the handle's KDF, counted and its failure
+ * described. Returns 0 or -EIO. */
+static int kdf_derive(struct acct_db *db, const struct pwhash_kdf *k, const uint8_t *salt,
                       size_t salt_len, const void *pw, size_t pw_len, uint8_t *out, size_t out_len)
 {
-	uint64_t n = UINT64_C(1) << k->ln, maxmem = ACCT_KDF_MAXMEM;
-	uint32_t r = k->r, p = k->p;
-	OSSL_PARAM params[] = {
-	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD,
-	                                      (void *)(pw != NULL ? pw : ""), pw_len),
-	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, salt_len),
-	    OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n),
-	    OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r),
-	    OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p),
-	    OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem),
-	    OSSL_PARAM_construct_end(),
-	};
-	EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(db->scrypt);
-	int ok;
+	int ret;
 
 	db->kdf_calls++;
-	if (ctx == NULL)
+	ret = pwhash_derive(db->scrypt, k, salt, salt_len, pw, pw_len, out, out_len);
+	if (ret == -ENOMEM)
 		return fail(db, -EIO, "scrypt: cannot allocate a context");
-	ok = EVP_KDF_derive(ctx, out, out_len, params) == 1;
-	EVP_KDF_CTX_free(ctx);
-	if (!ok) {
-		cred_wipe(out, out_len);
+	if (ret < 0)
 		return fail(db, -EIO, "scrypt: derivation failed (ln %u r %u p %u)", k->ln, k->r,
 		            k->p);
-	}
 	return 0;
 }
 
 /* A fresh hash string of the password with the handle's parameters and
- * a random salt into out[ACCT_PWHASH_STR_MAX + 1]. Returns its length or
+ * a random salt into out[PWHASH_STR_MAX + 1]. Returns its length or
  * -errno. */
-static int pwhash_new(struct acct_db *db, const void *pw, size_t pw_len, char *out)
+static int hash_new(struct acct_db *db, const void *pw, size_t pw_len, char *out)
 {
-	struct acct_pwhash h = {
-	    .kdf = db->kdf, .salt_len = ACCT_SALT_LEN, .hash_len = ACCT_HASH_LEN};
+	struct pwhash h = {
+	    .kdf = db->kdf, .salt_len = PWHASH_SALT_LEN, .hash_len = PWHASH_HASH_LEN};
 	int ret;
 
-	if (RAND_bytes(h.salt, ACCT_SALT_LEN) != 1)
+	if (RAND_bytes(h.salt, PWHASH_SALT_LEN) != 1)
 		return fail(db, -EIO, "no random bytes for a salt");
 	ret = kdf_derive(db, &h.kdf, h.salt, h.salt_len, pw, pw_len, h.hash, h.hash_len);
 	if (ret == 0) {
-		ret = acct_pwhash_format(&h, out, ACCT_PWHASH_STR_MAX + 1);
+		ret = pwhash_format(&h, out, PWHASH_STR_MAX + 1);
 		if (ret < 0)
 			fail(db, ret, "cannot format a password hash");
 	}
 	cred_wipe(&h, sizeof(h));
 	return ret;
-}
-
-/* Whether a stored hash is weaker than the handle's parameters would
- * make it: less work, less memory, or a shorter salt or output. Only
- * upgrades, so a handle with lowered (test) parameters never downgrades
- * a record, and two differently tuned servers cannot flip a hash back
- * and forth unless each is stronger in some respect. */
-static bool pwhash_weaker(const struct acct_pwhash *h, const struct acct_kdf *k)
-{
-	uint64_t h_mem = (uint64_t)h->kdf.r << h->kdf.ln, k_mem = (uint64_t)k->r << k->ln;
-
-	return h_mem * h->kdf.p < k_mem * k->p || h_mem < k_mem || h->salt_len < ACCT_SALT_LEN ||
-	       h->hash_len < ACCT_HASH_LEN;
 }
 
 /* ------------------------------------------------------------------ */
@@ -747,7 +568,7 @@ int acct_open_opts(const char *path, const struct acct_opts *opts, struct acct_d
 		db->kdf = opts->kdf;
 	if (opts != NULL && opts->busy_ms != 0)
 		busy_ms = opts->busy_ms;
-	if (!kdf_valid(&db->kdf)) {
+	if (!pwhash_kdf_valid(&db->kdf)) {
 		ret = fail(db, -EINVAL, "invalid scrypt parameters ln %u r %u p %u", db->kdf.ln,
 		           db->kdf.r, db->kdf.p);
 		goto err;
@@ -825,7 +646,7 @@ uint64_t acct_kdf_count(const struct acct_db *db)
 /* ------------------------------------------------------------------ */
 
 /* Looks up a user: 1 when found (sets *id and, when hash is non-NULL,
- * copies the hash string into hash[ACCT_PWHASH_STR_MAX + 1] and its
+ * copies the hash string into hash[PWHASH_STR_MAX + 1] and its
  * length into *hash_len), 0 when not, or -errno. */
 static int user_find(struct acct_db *db, const char *name, size_t nlen, int64_t *id, char *hash,
                      size_t *hash_len)
@@ -842,7 +663,7 @@ static int user_find(struct acct_db *db, const char *name, size_t nlen, int64_t 
 			const unsigned char *t = sqlite3_column_text(s, 1);
 			int len = sqlite3_column_bytes(s, 1);
 
-			if (t == NULL || len < 0 || (size_t)len > ACCT_PWHASH_STR_MAX) {
+			if (t == NULL || len < 0 || (size_t)len > PWHASH_STR_MAX) {
 				/* Empty, oversized or out of memory: treated as
 				 * malformed, which the caller reports. */
 				len = 0;
@@ -859,7 +680,7 @@ static int user_find(struct acct_db *db, const char *name, size_t nlen, int64_t 
 
 int acct_add_user(struct acct_db *db, const char *name, const void *password, size_t pw_len)
 {
-	char hash[ACCT_PWHASH_STR_MAX + 1];
+	char hash[PWHASH_STR_MAX + 1];
 	sqlite3_stmt *s = db->st[ST_USER_ADD];
 	size_t nlen;
 	int64_t id;
@@ -878,7 +699,7 @@ int acct_add_user(struct acct_db *db, const char *name, const void *password, si
 	/* The scrypt runs outside any transaction: holding the write lock
 	 * for it would stall every other writer. A racing add of the same
 	 * name loses at the UNIQUE constraint. */
-	hlen = pwhash_new(db, password, pw_len, hash);
+	hlen = hash_new(db, password, pw_len, hash);
 	if (hlen < 0)
 		return hlen;
 	ret = bind_text(db, s, 1, name, nlen);
@@ -896,7 +717,7 @@ int acct_add_user(struct acct_db *db, const char *name, const void *password, si
 
 int acct_set_password(struct acct_db *db, const char *name, const void *password, size_t pw_len)
 {
-	char hash[ACCT_PWHASH_STR_MAX + 1];
+	char hash[PWHASH_STR_MAX + 1];
 	sqlite3_stmt *s = db->st[ST_USER_SETPW];
 	size_t nlen;
 	int64_t id;
@@ -912,7 +733,7 @@ int acct_set_password(struct acct_db *db, const char *name, const void *password
 		return fail(db, -ENOENT, "no user %s", name);
 	if (ret < 0)
 		return ret;
-	hlen = pwhash_new(db, password, pw_len, hash);
+	hlen = hash_new(db, password, pw_len, hash);
 	if (hlen < 0)
 		return hlen;
 	ret = bind_text(db, s, 1, name, nlen);
@@ -971,11 +792,11 @@ int acct_count_users(struct acct_db *db, uint64_t *n)
 static void rehash(struct acct_db *db, const char *name, size_t nlen, const char *old,
                    size_t old_len, const void *pw, size_t pw_len)
 {
-	char hash[ACCT_PWHASH_STR_MAX + 1];
+	char hash[PWHASH_STR_MAX + 1];
 	sqlite3_stmt *s = db->st[ST_USER_REHASH];
 	int ret, hlen;
 
-	hlen = pwhash_new(db, pw, pw_len, hash);
+	hlen = hash_new(db, pw, pw_len, hash);
 	if (hlen < 0)
 		return;
 	ret = lazy_begin(db);
@@ -996,9 +817,9 @@ static void rehash(struct acct_db *db, const char *name, size_t nlen, const char
 
 int acct_check_password(struct acct_db *db, const char *name, const void *password, size_t pw_len)
 {
-	char stored[ACCT_PWHASH_STR_MAX + 1];
-	uint8_t got[ACCT_HASH_MAX];
-	struct acct_pwhash h;
+	char stored[PWHASH_STR_MAX + 1];
+	uint8_t got[PWHASH_HASH_MAX];
+	struct pwhash h;
 	size_t nlen, slen = 0;
 	int64_t id;
 	bool match;
@@ -1014,7 +835,7 @@ int acct_check_password(struct acct_db *db, const char *name, const void *passwo
 	if (found < 0)
 		return found;
 	if (found) {
-		if (acct_pwhash_parse(stored, slen, &h) < 0) {
+		if (pwhash_parse(stored, slen, &h) < 0) {
 			cred_wipe(stored, sizeof(stored));
 			return fail(db, -EIO, "user %s: stored password hash is malformed", name);
 		}
@@ -1023,9 +844,9 @@ int acct_check_password(struct acct_db *db, const char *name, const void *passwo
 		 * the common case. */
 		memset(&h, 0, sizeof(h));
 		h.kdf = db->kdf;
-		h.salt_len = ACCT_SALT_LEN;
-		h.hash_len = ACCT_HASH_LEN;
-		memcpy(h.salt, dummy_salt, ACCT_SALT_LEN);
+		h.salt_len = PWHASH_SALT_LEN;
+		h.hash_len = PWHASH_HASH_LEN;
+		memcpy(h.salt, dummy_salt, PWHASH_SALT_LEN);
 	}
 	ret = kdf_derive(db, &h.kdf, h.salt, h.salt_len, password, pw_len, got, h.hash_len);
 	match = ret == 0 && cred_equal(got, h.hash, h.hash_len);

@@ -1,11 +1,11 @@
 /* accounts: the login server's account store, in SQLite.
  *
- * - users: a name (acct_name_valid) and a password hash, scrypt through
- *   OpenSSL's EVP_KDF, stored as a self-describing string
- *   "scrypt$LN$R$P$<salt base64>$<hash base64>" (N = 2^LN), so the cost
- *   can be raised later without invalidating old hashes: a hash is always
- *   checked with the parameters in its own string, and a successful
- *   check re-hashes a weaker one with the handle's parameters;
+ * - users: a name (acct_name_valid) and a password hash, scrypt stored
+ *   as pwhash's self-describing string "scrypt$LN$R$P$<salt>$<hash>"
+ *   (pwhash.h), so the cost can be raised later without invalidating old
+ *   hashes: a hash is always checked with the parameters in its own
+ *   string, and a successful check re-hashes a weaker one with the
+ *   handle's parameters;
  * - devices: up to ACCT_MAX_DEVICES Ed25519 public keys per user. A client
  *   proves its password once per device and registers the device's key;
  *   later logins are a signature challenge the caller verifies, then
@@ -31,35 +31,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ACCT_NAME_MAX       64   /* bytes in a user name */
-#define ACCT_PW_MIN         8    /* bytes in a new password */
-#define ACCT_PW_MAX         1024 /* bytes in any password (bounds the work) */
-#define ACCT_PUB_LEN        32   /* raw Ed25519 public key (RFC 8032) */
-#define ACCT_MAX_DEVICES    16   /* registered device keys per user */
-#define ACCT_SALT_LEN       16   /* salt of a new hash */
-#define ACCT_HASH_LEN       32   /* scrypt output of a new hash */
-#define ACCT_SALT_MAX       64   /* largest salt a stored hash may carry */
-#define ACCT_HASH_MIN       16   /* shortest scrypt output a stored hash may carry */
-#define ACCT_HASH_MAX       64   /* longest scrypt output a stored hash may carry */
-#define ACCT_PWHASH_STR_MAX 255  /* longest stored hash string, without NUL */
+#include "src/login/pwhash.h"
 
-/* scrypt cost, RFC 7914 §2. Memory per hash is 128 * r * 2^ln bytes. */
-struct acct_kdf {
-	uint32_t ln; /* log2 of N, the CPU/memory cost: 1..30 */
-	uint32_t r;  /* block size: 1..65536 */
-	uint32_t p;  /* parallelisation: 1..65536, r * p < 2^30 */
-};
+#define ACCT_NAME_MAX    64   /* bytes in a user name */
+#define ACCT_PW_MIN      8    /* bytes in a new password */
+#define ACCT_PW_MAX      1024 /* bytes in any password (bounds the work) */
+#define ACCT_PUB_LEN     32   /* raw Ed25519 public key (RFC 8032) */
+#define ACCT_MAX_DEVICES 16   /* registered device keys per user */
 
 /* The default for new hashes: N = 2^15, r = 8, p = 1, 32 MiB per hash.
  * Measured with OpenSSL 3.0 on the development VM (AMD EPYC, 2 vCPUs):
  * 160-230 ms per hash (2^14 takes 50 ms: the step to 2^15 leaves the
  * cache). A password login is therefore rare and expensive on purpose;
  * repeat logins use device keys, which cost one indexed UPDATE. */
-#define ACCT_KDF_DEFAULT ((struct acct_kdf){.ln = 15, .r = 8, .p = 1})
-
-/* Largest scrypt memory a hash may ask for (OpenSSL's maxmem_bytes): a
- * stored string is refused beyond it rather than allocating at will. */
-#define ACCT_KDF_MAXMEM (1024ull * 1024 * 1024)
+#define ACCT_KDF_DEFAULT ((struct pwhash_kdf){.ln = 15, .r = 8, .p = 1})
 
 #define ACCT_BUSY_MS_DEFAULT 5000 /* how long a writer waits for another */
 
@@ -70,8 +55,9 @@ struct acct_opts {
 	/* scrypt cost of new hashes and of the unknown-user dummy. For tests
 	 * and benchmarks (and tuning after measuring): lowering it weakens
 	 * every password set through this handle. ln == 0 means
-	 * ACCT_KDF_DEFAULT; otherwise all three must be valid. */
-	struct acct_kdf kdf;
+	 * ACCT_KDF_DEFAULT; otherwise all three must be valid
+	 * (pwhash_kdf_valid). */
+	struct pwhash_kdf kdf;
 	/* busy timeout in milliseconds; 0 means ACCT_BUSY_MS_DEFAULT */
 	uint32_t busy_ms;
 };
@@ -81,15 +67,6 @@ struct acct_device {
 	uint8_t pub[ACCT_PUB_LEN]; /* Ed25519 public key, raw */
 	uint64_t created;          /* Unix seconds of the first registration */
 	uint64_t last_used;        /* Unix seconds of the last add or check */
-};
-
-/* A parsed password hash string (see the top of this file). */
-struct acct_pwhash {
-	struct acct_kdf kdf;         /* the parameters it was made with */
-	size_t salt_len;             /* 1..ACCT_SALT_MAX */
-	size_t hash_len;             /* ACCT_HASH_MIN..ACCT_HASH_MAX */
-	uint8_t salt[ACCT_SALT_MAX]; /* salt_len bytes used */
-	uint8_t hash[ACCT_HASH_MAX]; /* hash_len bytes used: scrypt output */
 };
 
 /* ---- opening --------------------------------------------------------- */
@@ -121,23 +98,12 @@ void acct_close(struct acct_db *db);
  * belongs to db (or the thread) and is overwritten by the next call. */
 const char *acct_last_error(const struct acct_db *db);
 
-/* ---- names and hashes (pure functions) -------------------------------- */
+/* ---- names (a pure function) ------------------------------------------ */
 
 /* True when name[0..len) is a valid user name: 1..ACCT_NAME_MAX bytes of
  * [a-z0-9._-], the first a letter or a digit. A NUL byte inside is
  * invalid. The certificate module applies the same rule. */
 bool acct_name_valid(const char *name, size_t len);
-
-/* Parses a stored hash string s[0..len) (no NUL needed). Strict: decimal
- * without leading zeros, padded standard base64 (RFC 4648 §4) with zero
- * unused bits, parameters within struct acct_kdf's ranges and
- * ACCT_KDF_MAXMEM. Returns 0 and fills out, or -EINVAL. */
-int acct_pwhash_parse(const char *s, size_t len, struct acct_pwhash *out);
-
-/* Writes h as a hash string into out (NUL-terminated). Returns the
- * length, -EINVAL when h is out of range, or -ENOSPC when out is too
- * small (ACCT_PWHASH_STR_MAX + 1 bytes always suffice). */
-int acct_pwhash_format(const struct acct_pwhash *h, char *out, size_t out_len);
 
 /* ---- users ------------------------------------------------------------ */
 
