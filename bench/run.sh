@@ -6,6 +6,8 @@
 #   4. TCP allocations (RFC 6062): splice vs copy vs coturn, per frame and byte
 #   5. mixer kernels: samples/s of each instruction set against scalar
 #   6. global index: lookups/s on one reader and on every CPU
+#   7. conference rooms: participants per core vs a per-listener baseline
+#      and vs the codec-bound limit
 # `./run bench --quick` runs each briefly (the test suite uses it to check
 # that the tools run and their output is well-formed).
 set -euo pipefail
@@ -30,6 +32,9 @@ echo
 echo "== mixer kernels"
 mix_s=10; [ "$QUICK" = "--quick" ] && mix_s=1
 "$BUILD/bench/parley-mix-bench" --seconds "$mix_s" --json "$OUT/mix.json" | tee "$OUT/mix.md"
+echo
+echo "== conference rooms (Opus, top-3 talkers, encode once)"
+"$BUILD/bench/parley-room-bench" $QUICK --json "$OUT/room.json" | tee "$OUT/room.md"
 echo
 echo "== global index (lock-free shards)"
 "$BUILD/bench/parley-gidx-bench" $QUICK --json "$OUT/gidx.json" | tee "$OUT/gidx.md"

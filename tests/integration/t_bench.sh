@@ -2,7 +2,7 @@
 # The benchmark tools run (briefly, --quick) and write well-formed reports:
 # micro-benchmarks, the parley/coturn/floor sweep driven by parley-load,
 # the turnutils_uclient cross-check, the TCP-allocation comparison and the
-# mixer kernels and the global index.
+# mixer kernels, the conference rooms and the global index.
 # Timings are reported, never asserted.
 . "$(dirname "$0")/lib.sh"
 command -v turnserver >/dev/null || skip "coturn's turnserver not installed"
@@ -41,6 +41,11 @@ jq -e '([.results[].isa] | unique | contains(["scalar"])) and
 	([.results[].isa] | unique | length) >= 2 and
 	all(.results[]; .samples_per_s > 0 and .vs_scalar > 0)' "$OUT/mix.json" >/dev/null ||
 	fail "mix.json malformed"
+
+# rooms: every configuration measured, with both ratios
+jq -e '(.results | length) >= 1 and all(.results[]; .parley_per_core > 0 and .baseline_per_core > 0 and
+	(.vs_baseline | type) == "number" and (.vs_codec_bound | type) == "number")' \
+	"$OUT/room.json" >/dev/null || fail "room.json malformed"
 
 # global index: lookups/s for one thread and more
 jq -e '(.rows | length) >= 1 and .rows[0].threads == 1 and all(.rows[]; .lookups_per_s > 0)' \
