@@ -16,7 +16,8 @@ enum {
 	OPT_RELAY_PORTS, OPT_RELAY_IP, OPT_ALLOW_LOOPBACK, OPT_ALLOW_PEER, OPT_DENY_PEER,
 	OPT_METRICS, OPT_LOG_LEVEL, OPT_MAX_ALLOCS, OPT_MAX_ALLOCS_USER, OPT_MAX_LIFETIME,
 	OPT_NONCE_TTL, OPT_AUTH_FAIL_RATE, OPT_TCP_IDLE, OPT_MAX_TCP, OPT_BUFFERS,
-	OPT_SOCKET_BUFFER, OPT_MAX_QUEUE_DELAY, OPT_MAX_TCP_PEERS, OPT_MAX_PEER_CONNS, OPT_TCP_FORWARD,
+	OPT_SOCKET_BUFFER, OPT_MAX_QUEUE_DELAY, OPT_MAX_TCP_PEERS, OPT_MAX_PEER_CONNS, OPT_TCP_FORWARD, OPT_OVERLAY, OPT_PEER,
+	OPT_OVERLAY_PERIOD,
 	 OPT_NO_TCP, OPT_SOFTWARE, OPT_HELP, OPT_VERSION,
 };
 
@@ -43,6 +44,9 @@ static const struct option options[] = {
 	{ "max-tcp-peers", required_argument, NULL, OPT_MAX_TCP_PEERS },
 	{ "max-peer-connections", required_argument, NULL, OPT_MAX_PEER_CONNS },
 	{ "tcp-forward", required_argument, NULL, OPT_TCP_FORWARD },
+	{ "overlay", required_argument, NULL, OPT_OVERLAY },
+	{ "peer", required_argument, NULL, OPT_PEER },
+	{ "overlay-period", required_argument, NULL, OPT_OVERLAY_PERIOD },
 	{ "buffers", required_argument, NULL, OPT_BUFFERS },
 	{ "socket-buffer", required_argument, NULL, OPT_SOCKET_BUFFER },
 	{ "max-queue-delay", required_argument, NULL, OPT_MAX_QUEUE_DELAY },
@@ -87,6 +91,10 @@ void config_usage(FILE *f)
 	      "  --tcp-forward E             how TCP allocations move bytes: splice (through a\n"
 	      "                              pipe, kernel to kernel; default), uring-splice (the\n"
 	      "                              same in io_uring's io-wq) or copy (user space)\n"
+	      "  --overlay ADDR:PORT         join the supernode overlay on this UDP address\n"
+	      "  --peer ADDR:PORT            a supernode's overlay address to join through;\n"
+	      "                              repeatable (none: this one starts an overlay)\n"
+	      "  --overlay-period MS         membership protocol period (default 500)\n"
 	      "  --buffers N                 receive buffers per worker, power of two (default 4096)\n"
 	      "  --socket-buffer BYTES       SO_RCVBUF/SO_SNDBUF of UDP sockets and of TCP\n"
 	      "                              allocations' connections (default 1 MiB)\n"
@@ -272,6 +280,22 @@ int config_parse(struct sn_config *c, int argc, char **argv)
 			else
 				return bad("tcp-forward", optarg, "splice, uring-splice or copy");
 			break;
+		case OPT_OVERLAY:
+			if (addr_parse(optarg, 0, &c->overlay) || !addr_port(&c->overlay) ||
+			    addr_is_any(&c->overlay))
+				return bad("overlay", optarg, "IP:PORT with a specific IP (others reach us there)");
+			break;
+		case OPT_PEER:
+			if (c->n_peers == CONFIG_MAX_PEERS)
+				return bad("peer", optarg, "at most 16 seeds");
+			if (addr_parse(optarg, 0, &c->peers[c->n_peers]) || !addr_port(&c->peers[c->n_peers]))
+				return bad("peer", optarg, "IP:PORT of another supernode's --overlay");
+			c->n_peers++;
+			break;
+		case OPT_OVERLAY_PERIOD:
+			if (flags_parse_u32(optarg, 50, 60000, &c->overlay_period_ms))
+				return bad("overlay-period", optarg, "milliseconds from 50 to 60000");
+			break;
 		case OPT_BUFFERS:
 			if (flags_parse_u32(optarg, 64, 32768, &c->buffers) || (c->buffers & (c->buffers - 1)))
 				return bad("buffers", optarg, "a power of two from 64 to 32768");
@@ -314,6 +338,10 @@ int config_parse(struct sn_config *c, int argc, char **argv)
 	if (c->n_listen == 0) {
 		addr_parse("0.0.0.0:3478", 0, &c->listen[0]);
 		c->n_listen = 1;
+	}
+	if (c->n_peers && c->overlay.sa.sa_family == AF_UNSPEC) {
+		fprintf(stderr, "parley-sn: --peer needs --overlay ADDR:PORT (our own overlay address)\n");
+		return -EINVAL;
 	}
 	if (c->n_users == 0 && !c->auth_secret) {
 		fprintf(stderr, "parley-sn: no credentials: give --user NAME:PASS or --auth-secret S "

@@ -13,6 +13,7 @@
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_MAX_USERS 1024
 #define CONFIG_MAX_PREFIXES 64
+#define CONFIG_MAX_PEERS 16
 
 struct sn_config {
 	union addr listen[CONFIG_MAX_LISTEN]; /* UDP+TCP listeners */
@@ -48,6 +49,10 @@ struct sn_config {
 	int socket_buffer;           /* SO_RCVBUF/SO_SNDBUF bytes, 0 = kernel default */
 	bool no_tcp;                 /* do not listen on TCP */
 	const char *software;        /* SOFTWARE attribute value, NULL = none */
+	union addr overlay;          /* --overlay: UDP address among supernodes, AF_UNSPEC = none */
+	union addr peers[CONFIG_MAX_PEERS]; /* --peer: supernodes to join through */
+	int n_peers;
+	uint32_t overlay_period_ms;  /* membership protocol period (0: default) */
 };
 
 /* Parses argv into cfg (pointers into argv are kept). Returns 0; 1 when

@@ -14,15 +14,24 @@
 #include "src/common/httpd.h"
 #include "src/common/log.h"
 #include "src/sn/config.h"
+#include "src/sn/overlay.h"
 #include "src/sn/worker.h"
+
+/* The overlay of this process, for the metrics page (set before the
+ * metrics thread starts, cleared after it stopped). */
+static struct overlay *metrics_overlay;
 
 static int render_metrics(void *ctx, const char *path, char *buf, size_t cap)
 {
 	struct sn *sn = ctx;
+	int n;
 
 	if (strcmp(path, "/metrics") != 0)
 		return -1;
-	return metrics_render(sn->metrics, (size_t)sn->n_workers, buf, cap);
+	n = metrics_render(sn->metrics, (size_t)sn->n_workers, buf, cap);
+	if (n >= 0 && metrics_overlay && (size_t)n < cap)
+		n += (int)overlay_render_metrics(metrics_overlay, buf + n, cap - (size_t)n);
+	return n;
 }
 
 static int build_policy(struct sn *sn, const struct sn_config *cfg)
@@ -129,6 +138,7 @@ int main(int argc, char **argv)
 	struct sn_config cfg;
 	struct sn sn;
 	struct httpd *httpd = NULL;
+	struct overlay *overlay = NULL;
 	sigset_t sigs;
 	int ret, sfd, status = 1;
 
@@ -198,6 +208,15 @@ int main(int argc, char **argv)
 	while (atomic_load(&sn.ready) + atomic_load(&sn.failed) < sn.n_workers)
 		usleep(1000);
 
+	if (atomic_load(&sn.failed) == 0 && cfg.overlay.sa.sa_family != AF_UNSPEC) {
+		struct overlay_config oc = { .addr = cfg.overlay, .n_peers = cfg.n_peers,
+					     .period_ms = cfg.overlay_period_ms };
+
+		memcpy(oc.peers, cfg.peers, sizeof(cfg.peers[0]) * (size_t)cfg.n_peers);
+		if (overlay_start(&oc, &overlay))
+			atomic_fetch_add(&sn.failed, 1);
+		metrics_overlay = overlay;
+	}
 	if (atomic_load(&sn.failed) == 0) {
 		if (cfg.metrics.sa.sa_family != AF_UNSPEC) {
 			ret = httpd_start(&cfg.metrics, 1 << 20, render_metrics, &sn, &httpd);
@@ -230,10 +249,13 @@ int main(int argc, char **argv)
 			status = 0;
 		}
 	}
+	/* Leave the overlay first: the others stop counting on us at once. */
+	overlay_stop(overlay);
 	drain_workers(&sn);
 	for (int i = 0; i < sn.n_workers; i++)
 		pthread_join(sn.workers[i]->thread, NULL);
 	httpd_stop(httpd);
+	metrics_overlay = NULL;
 	if (status == 0) {
 		log_info("relayed %llu packets to peers and %llu to clients; stopped",
 			 (unsigned long long)metrics_sum(sn.metrics, (size_t)sn.n_workers, M_FWD_TO_PEER),

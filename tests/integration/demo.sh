@@ -8,13 +8,31 @@ command -v turnutils_uclient >/dev/null || fail "turnutils_uclient missing (apt-
 say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 
 say "1. start a supernode (parley-sn) on 127.0.0.1, 2 workers"
+OV0=$(free_port) || fail "no free port"
 start_sn demo --workers 2 --user alice:wonderland --auth-secret demo-secret --allow-loopback-peers \
-	--software parley-sn
+	--software parley-sn --overlay 127.0.0.1:$OV0 --overlay-period 200
 echo "   listening on 127.0.0.1:$SN_PORT (UDP+TCP), metrics on http://127.0.0.1:$SN_METRICS/metrics"
 sed 's/^/   /' "$TMP/demo.log"
 
 say "2. STUN: what address does the supernode see? (turnutils_stunclient)"
 timeout 10 turnutils_stunclient -p "$SN_PORT" 127.0.0.1 2>&1 | grep -m1 -i 'reflexive' | sed 's/^[0-9]*: *: */   /'
+
+say "2a. two more supernodes join the overlay through the first; one then dies"
+declare -a XPID
+for i in 1 2; do
+	ov=$(free_port) || fail "no free port"
+	"$SN" --listen 127.0.0.1:$(free_port) --workers 1 --user x:yyyyyyyy --relay-ports 45000-49999 \
+		--overlay 127.0.0.1:$ov --overlay-period 200 --peer 127.0.0.1:$OV0 >"$TMP/extra$i.log" 2>&1 &
+	XPID[$i]=$!
+	PIDS+=("${XPID[$i]}")
+done
+overlay_members() { curl -sf "http://127.0.0.1:$SN_METRICS/metrics" | awk -v s="$1" '$1 == "parley_sn_overlay_members{state=\"" s "\"}" { print $2 }'; }
+for _ in $(seq 1 50); do [ "$(overlay_members alive)" = 2 ] && break; sleep 0.1; done
+echo "   the first supernode sees $(overlay_members alive) others alive"
+kill -KILL "${XPID[2]}"; { wait "${XPID[2]}"; } 2>/dev/null
+for _ in $(seq 1 100); do [ "$(overlay_members dead)" = 1 ] && break; sleep 0.1; done
+echo "   after one was killed: $(overlay_members alive) alive, $(overlay_members dead) dead"
+grep -h "overlay: supernode .* -> " "$TMP/demo.log" | sed 's/^.*overlay: /   /'
 
 say "2b. the login server: accounts, then alice logs in (password once, then her device key)"
 LOGIN=$BUILD/src/login/parley-login
