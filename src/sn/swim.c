@@ -359,7 +359,8 @@ static bool picked(struct member *const *out, unsigned n, const struct member *m
  * refute, even if it is a stranger to us now: one NODE is no
  * amplification); with full, up to gossip_max pending updates, the least
  * sent first and the newest among equals (memberlist's order), then up to
- * gossip_max live members round-robin (anti-entropy). Returns how many. */
+ * gossip_max live members round-robin (anti-entropy). Returns how many,
+ * at most SWIM_GOSSIP_LIMIT. */
 static unsigned gossip_pick(struct swim *s, struct member *dest, bool full, struct member **out)
 {
 	unsigned max = s->cfg.gossip_max, n = 0, first;
@@ -598,7 +599,7 @@ void swim_receive(struct swim *s, uint64_t now_ms, const union addr *from, const
 		return;
 	}
 	/* Full gossip in a reply only to a member we knew, at its address: a
-	 * spoofed source gets a datagram no larger than its own. */
+	 * spoofed source gets back about what it sent. */
 	m = find(s, snd.id);
 	known = m && is_live(m) && addr_equal(&m->node.addr, from);
 	direct = addr_equal(from, &snd.addr);

@@ -27,10 +27,11 @@
  * to probe it; at most SWIM_GOSSIP_LIMIT gossip NODEs in all. A message to
  * a member we hold suspect or dead carries that entry first, so it can
  * refute at once. A reply (ACK, relayed ACK) carries gossip only to a
- * member we knew before, writing from the address we know for it; to
- * anyone else just our NODE and that one entry: a spoofed source never
- * gets more bytes than it sent. A joining node probes its first member
- * as soon as that member answers, rather than at the next period.
+ * member we knew before, writing from the address we know for it; anyone
+ * else gets our NODE and at most that one entry, about the size of what
+ * it sent: no amplification towards a spoofed source. A joining node
+ * probes its first member as soon as that member answers, rather than at
+ * the next period.
  *
  * Partitions. Every SWIM_REJOIN_PERIODS periods a node PINGs one random
  * dead member it still remembers (which hears that it is held dead and
@@ -65,7 +66,7 @@
  * alive/suspect -> dead, gossiped) as soon as there is first-hand
  * evidence that its address now belongs to another id: a datagram from
  * that address whose sender NODE carries a new id and that address; an
- * ACK to a probe of the old id coming from its address with another id;
+ * ACK to a PING for the old id coming from its address with another id;
  * or, for this node, any alive or suspect NODE of another id at our own
  * address (we own it now: that is our previous life). Gossip alone never
  * replaces a member; the old id then goes the ordinary way (suspect,
@@ -82,8 +83,15 @@
  * honoured only for a target we know as alive or suspect, and the PING
  * goes to the address we know, not the one in the request, and only for
  * a member that asks from its known address: no reflection to arbitrary
- * addresses. The protocol itself is not authenticated; that
- * is the transport's job (DESIGN: everything on the wire is encrypted).
+ * addresses. The protocol itself is not authenticated; that is the
+ * transport's job (DESIGN: everything on the wire is encrypted).
+ *
+ * Driving it: swim_create, swim_join for each seed, then loop: wait for
+ * the UDP socket or the time swim_tick last returned, whichever comes
+ * first; hand every datagram to swim_receive; once that time is reached
+ * call swim_tick and re-arm the timer with what it returns. To stop:
+ * swim_leave, keep receiving for a period or two, swim_destroy. Time is
+ * the caller's monotonic clock in milliseconds, never going back.
  *
  * Not thread-safe: one owner thread calls everything. The callbacks run
  * inside swim_join/receive/tick/leave and must not call back into this
@@ -167,23 +175,23 @@ struct swim_config {
  * excluded). */
 struct swim_stats {
 	uint32_t alive, suspect, dead, left; /* members now, by state */
-	uint64_t pings_sent;                 /* probes, join, rejoin and leave pings, PINGs for
-	                                        others */
-	uint64_t pings_received;
-	uint64_t acks_sent; /* ours and relayed ones */
-	uint64_t acks_received;
-	uint64_t ping_reqs_sent;
-	uint64_t ping_reqs_received;
-	uint64_t probes_failed; /* probes with no ACK by the end of their period */
-	uint64_t suspicions;    /* members that went alive -> suspect here */
-	uint64_t refutations;   /* times we raised our own incarnation */
-	uint64_t deaths;        /* members that went alive/suspect -> dead here */
-	uint64_t leaves;        /* members that went alive/suspect -> left here */
-	uint64_t malformed;     /* datagrams dropped: not parseable, or no SEQ, no
-	                           valid sender NODE, id 0, PING_REQ without TARGET */
-	uint64_t foreign;       /* well-formed overlay messages of another type */
-	uint64_t bad_nodes;     /* gossip NODEs skipped: id 0, bad state or address */
-	uint64_t table_full;    /* new members dropped for want of a slot */
+	uint64_t pings_sent;                 /* probes, join/rejoin/leave pings, PINGs for others */
+	uint64_t pings_received;             /* PINGs that passed the checks */
+	uint64_t acks_sent;                  /* ours and relayed ones */
+	uint64_t acks_received;              /* matching a probe or not */
+	uint64_t ping_reqs_sent;             /* indirect probe requests */
+	uint64_t ping_reqs_received;         /* honoured or not */
+	uint64_t probes_failed;              /* probes with no ACK by the end of their period */
+	uint64_t suspicions;                 /* members that went alive -> suspect here */
+	uint64_t refutations;                /* times we raised our own incarnation */
+	uint64_t deaths;                     /* members that went alive/suspect -> dead here */
+	uint64_t leaves;                     /* members that went alive/suspect -> left here */
+	uint64_t malformed;                  /* datagrams dropped: not parseable, no SEQ, no valid
+	                                        sender NODE, our id as sender, bad TARGET, or a
+	                                        PING_REQ without one */
+	uint64_t foreign;                    /* well-formed overlay messages of another type */
+	uint64_t bad_nodes;                  /* gossip NODEs skipped: id 0, bad state or address */
+	uint64_t table_full;                 /* new members dropped for want of a slot */
 };
 
 /* Creates an instance from cfg (copied). Allocates everything it will
