@@ -42,30 +42,36 @@ cpu_between() {
 	awk -v t0="$2" -v s="$3" -v d="$4" '
 		BEGIN { a = t0 + s * 1e9; b = a + d * 1e9 }
 		{ if ($1 <= a) ca = $2; if ($1 <= b) cb = $2 }
-		END { print (cb > ca ? cb - ca : 0) }' "$1"
+		END { printf "%.0f\n", (cb > ca ? cb - ca : 0) }' "$1"
 }
 
 # rss_kb PID: peak resident set (VmHWM).
 rss_kb() { awk '/^VmHWM/ { print $2 }' /proc/"$1"/status; }
 
-# free_port: a loopback port nothing listens on, UDP or TCP.
+# free_port: a loopback port no socket uses, UDP or TCP, in any state.
+# Below the kernel's ephemeral range (32768 and up by default), so the
+# outgoing connections of an earlier run (TIME_WAIT, or still closing)
+# cannot be holding it as their local port.
 free_port() {
 	local p
-	while :; do
-		p=$((20000 + RANDOM % 20000))
-		ss -Hlnu "sport = :$p" | grep -q . || ss -Hlnt "sport = :$p" | grep -q . || { echo $p; return; }
+	for _ in $(seq 1 100); do
+		p=$((10000 + RANDOM % 20000))
+		if ! ss -Hanu "sport = :$p" | grep -q . && ! ss -Hant "sport = :$p" | grep -q .; then
+			echo "$p"; return 0
+		fi
 	done
+	return 1
 }
 
-# start_server NAME PORT: parley, parley-copy, coturn or floor on 127.0.0.1:PORT, one
+# start_server NAME PORT: parley (or parley-splice, parley-uring-splice), coturn or floor on 127.0.0.1:PORT, one
 # worker / relay thread pinned to CPU 0, credentials bench:bench in realm
 # parley. Sets SRV_PID; logs to $OUT/server-NAME.log.
 start_server() {
 	local name=$1 p=$2
 	case $name in
-	parley | parley-copy | parley-uring-splice)
+	parley | parley-splice | parley-uring-splice)
 		# The suffix picks how TCP allocations are forwarded (the
-		# comparison the TCP bench makes); plain parley splices.
+		# comparison the TCP bench makes); plain parley copies.
 		taskset -c 0 "$SN" --listen 127.0.0.1:$p --workers 1 --user bench:bench \
 			--allow-loopback-peers --relay-ports 45000-49999 --max-allocations 20000 \
 			$(case $name in parley-*) echo --tcp-forward "${name#parley-}" ;; esac) \

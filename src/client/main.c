@@ -290,10 +290,11 @@ static int cmd_login(const char *user, const struct opts *o)
 			fprintf(stderr, PROG ": this device is no longer registered: using the password\n");
 			st.registered = false;
 		} else {
-			uint8_t sig[SIG_LEN];
+			uint8_t sig[SIG_LEN], bound[32];
 
 			if (!ovl_has(&m, OVL_A_NONCE) ||
-			    cert_challenge_sign(seed, buf + m.off[OVL_A_NONCE], user, strlen(user), sig)) {
+			    tls_bind_nonce(ssl, buf + m.off[OVL_A_NONCE], bound) ||
+			    cert_challenge_sign(seed, bound, user, strlen(user), sig)) {
 				ret = fail("cannot answer the login challenge");
 				goto out;
 			}

@@ -106,6 +106,27 @@ int tls_peer_key(SSL *ssl, uint8_t pub[32])
 	return ret;
 }
 
+int tls_bind_nonce(SSL *ssl, const uint8_t nonce[32], uint8_t out[32])
+{
+	static const char label[] = "EXPORTER-parley-login-challenge";
+	static const char domain[] = "parley-login-binding-v1";
+	uint8_t ekm[32];
+	unsigned int len = 32;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ret = -EIO;
+
+	if (md && SSL_export_keying_material(ssl, ekm, sizeof(ekm), label, sizeof(label) - 1, NULL,
+					     0, 0) == 1 &&
+	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(md, domain, sizeof(domain) - 1) == 1 &&
+	    EVP_DigestUpdate(md, nonce, 32) == 1 && EVP_DigestUpdate(md, ekm, sizeof(ekm)) == 1 &&
+	    EVP_DigestFinal_ex(md, out, &len) == 1 && len == 32)
+		ret = 0;
+	EVP_MD_CTX_free(md);
+	OPENSSL_cleanse(ekm, sizeof(ekm));
+	return ret;
+}
+
 int tls_set_timeouts(int fd, unsigned ms)
 {
 	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };

@@ -43,6 +43,12 @@ int tls_read_msg(SSL *ssl, uint8_t *buf, size_t cap);
 /* Writes len bytes. Returns 0, -ETIMEDOUT or -EIO. */
 int tls_write_all(SSL *ssl, const uint8_t *buf, size_t len);
 
+/* Binds a login challenge to this TLS connection: out = SHA-256(label ||
+ * nonce || the connection's exporter value, RFC 8446 §7.5). Both ends
+ * compute the same value only on the same connection, so a signature
+ * over it cannot be relayed to another one. Returns 0 or -EIO. */
+int tls_bind_nonce(SSL *ssl, const uint8_t nonce[32], uint8_t out[32]);
+
 /* The last OpenSSL error as one line (for logs). */
 const char *tls_error_string(char *buf, size_t len);
 

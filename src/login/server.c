@@ -295,6 +295,9 @@ static int on_device(struct login_thread *t, SSL *ssl, uint8_t *buf, const struc
 		inc(&s->st.bad_requests);
 		return send_error(ssl, p.id, OVL_E_BAD_REQUEST, "expected the challenge's proof");
 	}
+	/* The device signs the nonce as bound to this TLS connection. */
+	if (tls_bind_nonce(ssl, nonce, nonce))
+		return send_error(ssl, p.id, OVL_E_SERVER, "cannot bind the challenge");
 	if (!cert_challenge_verify(key, nonce, user, ulen, buf + p.off[OVL_A_SIGNATURE])) {
 		fail_count(s, src);
 		inc(&s->st.device_failed);

@@ -7,7 +7,8 @@
  *   device login (every later time; no password leaves the device):
  *     C: LOGIN_DEVICE {USER, DEVICE_KEY}
  *     S: CHALLENGE {NONCE}            (32 random bytes)
- *     C: LOGIN_PROOF {SIGNATURE}      (the device key over the nonce and user)
+ *     C: LOGIN_PROOF {SIGNATURE}      (the device key over the nonce, bound to
+ *                                      this TLS connection, and the user)
  *     S: LOGIN_OK {...}
  *   C: BOOTSTRAP_GET  ->  S: BOOTSTRAP {ADDR*}
  *   any failure: ERROR {ERROR_CODE, TEXT} and the connection closes.

@@ -88,9 +88,10 @@ void config_usage(FILE *f)
 	      "                              all users (default 16384)\n"
 	      "  --max-peer-connections N    peer connections per TCP allocation (default 32;\n"
 	      "                              with --max-allocations-per-user, the per-user bound)\n"
-	      "  --tcp-forward E             how TCP allocations move bytes: splice (through a\n"
-	      "                              pipe, kernel to kernel; default), uring-splice (the\n"
-	      "                              same in io_uring's io-wq) or copy (user space)\n"
+	      "  --tcp-forward E             how TCP allocations move bytes: copy (io_uring\n"
+	      "                              receive and send through 16 KiB; default), splice\n"
+	      "                              (through a pipe, kernel to kernel) or uring-splice\n"
+	      "                              (the same in io_uring's io-wq)\n"
 	      "  --overlay ADDR:PORT         join the supernode overlay on this UDP address\n"
 	      "  --peer ADDR:PORT            a supernode's overlay address to join through;\n"
 	      "                              repeatable (none: this one starts an overlay)\n"
@@ -133,7 +134,10 @@ static void defaults(struct sn_config *c)
 	c->max_tcp = 16384;
 	c->max_tcp_peers = 16384;
 	c->max_peer_conns = 32;
-	c->tcp_engine = TCPLINK_SPLICE;
+	/* Copy, not splice, by measurement (bench/tcp-vs-coturn.sh): for
+	 * media-sized frames the two splice(2) calls per transfer cost more
+	 * than io_uring's receive and send through a small area. */
+	c->tcp_engine = TCPLINK_COPY;
 	/* Queues absorb bursts but, past saturation, every queued packet is
 	 * latency: with 8192 buffers and 4 MiB socket buffers an overloaded
 	 * worker delayed media by 160-280 ms (p50), with these by ~60 ms,

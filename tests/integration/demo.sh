@@ -75,7 +75,7 @@ uclient "$TMP/c0.log" -y -c -m 1 -n 100 -l 172 -z 20 -u "$TUSER" -w "$TPASS"
 grep -o 'Total lost packets [0-9]* ([0-9.]*%)' "$TMP/c0.log" | tail -1 | sed 's/^/   /'
 calls "4. five calls over UDP, media in Send/Data indications" "$TMP/c2.log" -s -y -c -m 5 -n 250
 calls "5. five calls from clients that reach the supernode over TCP only" "$TMP/c3.log" -t -y -c -m 5 -n 250
-calls "6. five calls on TCP allocations (RFC 6062: Connect, ConnectionBind; bytes spliced)" \
+calls "6. five calls on TCP allocations (RFC 6062: Connect, ConnectionBind)" \
 	"$TMP/c5.log" -T -y -m 5 -n 250
 
 say "7. the default policy: without --allow-loopback-peers, loopback peers are refused"

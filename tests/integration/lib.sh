@@ -24,12 +24,15 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "$*"; exit 77; }
 note() { echo "-- $*"; }
 
-# A port nobody on loopback is using for UDP or TCP.
+# free_port: a loopback port no socket uses, UDP or TCP, in any state.
+# Below the kernel's ephemeral range (32768 and up by default), so the
+# outgoing connections of an earlier run (TIME_WAIT, or still closing)
+# cannot be holding it as their local port.
 free_port() {
 	local p
-	for _ in $(seq 1 50); do
-		p=$((20000 + RANDOM % 20000))
-		if ! ss -Hlnu "sport = :$p" | grep -q . && ! ss -Hlnt "sport = :$p" | grep -q .; then
+	for _ in $(seq 1 100); do
+		p=$((10000 + RANDOM % 20000))
+		if ! ss -Hanu "sport = :$p" | grep -q . && ! ss -Hant "sport = :$p" | grep -q .; then
 			echo "$p"; return 0
 		fi
 	done

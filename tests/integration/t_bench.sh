@@ -29,7 +29,7 @@ jq -e '.parley.relayed > 0 and .coturn.relayed > 0 and (.ratio_parley_over_cotur
 	"$OUT/uclient-crosscheck.json" >/dev/null || fail "uclient-crosscheck.json malformed"
 
 # TCP allocations: every server at each size, relayed frames with a cost
-jq -e '([.[].server] | unique) == ["coturn", "parley", "parley-copy", "parley-uring-splice"] and
+jq -e '([.[].server] | unique) == ["coturn", "parley", "parley-splice", "parley-uring-splice"] and
 	([.[].size] | unique) == [172, 1200] and
 	all(.[]; .relayed_frames > 0 and (.us_per_frame | type) == "number" and .us_per_frame > 0 and
 		(.loss_pct | type) == "number")' "$OUT/tcp.json" >/dev/null ||

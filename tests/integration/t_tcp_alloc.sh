@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # TURN TCP allocations (RFC 6062) relay streams correctly and safely.
 # tcp-alloc plays client and peer through parley-sn and proves, with the
-# default forwarding engine (splice) and again with copy and uring-splice:
+# default forwarding engine (copy) and again with splice and uring-splice:
 # - links made either way (Connect; a peer connecting to the relayed
 #   address, announced by ConnectionAttempt) carry every byte, both ways
 #   at once, in order;
@@ -130,9 +130,9 @@ killed() {
 	note "$name: client killed mid-transfer; link, connections and allocation freed"
 }
 
-# ---- splice engine (the default) -------------------------------------------
+# ---- copy engine (the default) ---------------------------------------------
 start_sn sn --workers 2 --user alice:wonderland --allow-loopback-peers
-note "seed $SEED; splice engine"
+note "seed $SEED; copy engine (the default)"
 
 ta echo echo
 ta echo-peer echo --initiator peer
@@ -182,11 +182,11 @@ note "counters: bound=$bound connect_failures=$failed refused=$refused resets=$r
 
 killed killed
 held=$(settle parley_sn_tcp_peer_buffered_bytes 0)
-[ "$held" = 0 ] || stale+=" splice=$held"
+[ "$held" = 0 ] || stale+=" copy=$held"
 stop_sn
 
 # ---- the other engines ---------------------------------------------------------
-for engine in copy uring-splice; do
+for engine in splice uring-splice; do
 	if ! "$SN" --help 2>&1 | grep -q -- "$engine"; then
 		note "no --tcp-forward $engine in this build: skipped"
 		continue
