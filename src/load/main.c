@@ -392,7 +392,10 @@ static uint64_t calls_settled(struct engine **eng, uint32_t n)
 
 static int raise_fd_limit(const struct load_config *cfg)
 {
-	uint64_t need = (cfg->mode == LOAD_RELAY ? 2ull * cfg->calls : cfg->sockets) +
+	/* Two clients per call; with TCP allocations each has a control and
+	 * a data connection. */
+	uint64_t need = (cfg->mode == LOAD_RELAY ? (cfg->tcp_alloc ? 4ull : 2ull) * cfg->calls
+						 : cfg->sockets) +
 			32ull * cfg->workers + 64;
 	struct rlimit rl;
 

@@ -32,6 +32,7 @@ struct overlay {
 	pthread_mutex_t lock;     /* guards view */
 	struct overlay_view view;
 	uint64_t joins;           /* members seen for the first time (overlay thread only) */
+	uint32_t period_ms;       /* the protocol period in use */
 };
 
 static const char *state_name(int s)
@@ -127,8 +128,23 @@ static void *thread_main(void *arg)
 			next = swim_tick(o->swim, now);
 		update_view(o);
 	}
-	/* Leaving: tell the others now rather than letting them time us out. */
-	swim_leave(o->swim, clock_mono_ms());
+	/* Leaving: tell the others now rather than letting them time us out,
+	 * and for one more period answer their probes (with "left"). */
+	now = clock_mono_ms();
+	swim_leave(o->swim, now);
+	for (uint64_t end = now + o->period_ms; now < end; now = clock_mono_ms()) {
+		struct pollfd p = { .fd = o->fd, .events = POLLIN };
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		union addr from;
+		ssize_t n;
+
+		if (poll(&p, 1, (int)(end - now)) <= 0)
+			break;
+		n = recvfrom(o->fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
+		if (n >= 0 && !addr_from_sockaddr((struct sockaddr *)&ss, sl, &from))
+			swim_receive(o->swim, now, &from, buf, (size_t)n);
+	}
 	update_view(o);
 	return NULL;
 }
@@ -172,6 +188,7 @@ int overlay_start(const struct overlay_config *cfg, struct overlay **out)
 		sc.period_ms = cfg->period_ms;
 		sc.ping_timeout_ms = cfg->period_ms * 2 / 5;
 	}
+	o->period_ms = cfg->period_ms ? cfg->period_ms : SWIM_DEF_PERIOD_MS;
 	if (RAND_bytes((unsigned char *)&sc.seed, sizeof(sc.seed)) != 1) {
 		ret = -EIO;
 		goto fail;
