@@ -24,15 +24,19 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "$*"; exit 77; }
 note() { echo "-- $*"; }
 
-# free_port: a loopback port no socket uses, UDP or TCP, in any state.
-# Below the kernel's ephemeral range (32768 and up by default), so the
-# outgoing connections of an earlier run (TIME_WAIT, or still closing)
-# cannot be holding it as their local port.
+# free_port: a loopback port no socket uses, UDP or TCP, in any state,
+# and not handed out before in this test (a port picked for a process not
+# started yet is not bound yet; $TMP/ports remembers it across the
+# subshells free_port runs in). Below the kernel's ephemeral range (32768
+# and up by default), so the outgoing connections of an earlier run
+# (TIME_WAIT, or still closing) cannot be holding it as their local port.
 free_port() {
 	local p
 	for _ in $(seq 1 100); do
 		p=$((10000 + RANDOM % 20000))
+		grep -qx "$p" "$TMP/ports" 2>/dev/null && continue
 		if ! ss -Hanu "sport = :$p" | grep -q . && ! ss -Hant "sport = :$p" | grep -q .; then
+			echo "$p" >>"$TMP/ports"
 			echo "$p"; return 0
 		fi
 	done

@@ -57,7 +57,8 @@ note "$N supernodes join through one seed"
 t0=$(date +%s%N)
 for i in $(seq 0 $((N - 1))); do start "$i"; done
 wait_for 15 all_see alive $((N - 1)) $(seq 0 $((N - 1))) ||
-	{ for i in $(seq 0 $((N - 1))); do echo "sn$i: $(members "$i" alive) alive"; done; fail "full membership not reached"; }
+	{ for i in $(seq 0 $((N - 1))); do echo "sn$i: $(members "$i" alive) alive"; tail -3 "$TMP/sn$i.log"; done
+	  fail "full membership not reached"; }
 note "full membership after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 
 note "hostile datagrams on an overlay port"
