@@ -1,5 +1,6 @@
 /* cred: STUN/TURN credentials. See cred.h for the contract. */
 #include "proto/cred.h"
+#include "proto/hex.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -140,40 +141,6 @@ static int nonce_mac(const struct cred_nonce_key *k, const union addr *client,
 	return 0;
 }
 
-static const char hex_digits[16] = "0123456789abcdef";
-
-static void hex_encode(const uint8_t *in, size_t len, char *out)
-{
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = hex_digits[in[i] >> 4];
-		out[2 * i + 1] = hex_digits[in[i] & 0xf];
-	}
-}
-
-/* Lower-case only: we never emit upper case, and accepting it would give
- * one nonce several spellings. Returns the value or -1. */
-static int hex_value(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-static int hex_decode(const uint8_t *in, size_t out_len, uint8_t *out)
-{
-	for (size_t i = 0; i < out_len; i++) {
-		int hi = hex_value(in[2 * i]);
-		int lo = hex_value(in[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
-
 /* The expiry saturates at UINT32_MAX rather than wrapping, which would
  * make a fresh nonce look long expired. */
 int cred_nonce_make(const struct cred_nonce_key *k, const union addr *client,
@@ -206,8 +173,8 @@ int cred_nonce_check(const struct cred_nonce_key *k, const union addr *client,
 
 	if (nonce == NULL || len != CRED_NONCE_LEN)
 		return -EINVAL;
-	if (hex_decode(nonce, sizeof(be), be) < 0 ||
-	    hex_decode(nonce + NONCE_EXPIRY_HEX, sizeof(got), got) < 0)
+	if (hex_decode((const char *)nonce, sizeof(be), be, false) < 0 ||
+	    hex_decode((const char *)nonce + NONCE_EXPIRY_HEX, sizeof(got), got, false) < 0)
 		return -EINVAL;
 	expiry = (uint32_t)be[0] << 24 | (uint32_t)be[1] << 16 |
 		 (uint32_t)be[2] << 8 | be[3];

@@ -1,5 +1,6 @@
 /* sig: Ed25519 keys and signatures. See sig.h for the contract. */
 #include "proto/sig.h"
+#include "proto/hex.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -103,47 +104,6 @@ bool sig_verify(const uint8_t pub[SIG_PUB_LEN], const void *msg, size_t len,
 	return ok;
 }
 
-/* ------------------------------------------------------------------ */
-/* Hex                                                                 */
-/* ------------------------------------------------------------------ */
-
-static const char hex_digits[16] = "0123456789abcdef";
-
-static void hex_encode(const uint8_t *in, size_t len, char *out)
-{
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = hex_digits[in[i] >> 4];
-		out[2 * i + 1] = hex_digits[in[i] & 0xf];
-	}
-}
-
-/* Both cases: unlike a nonce, a key has no need for one spelling (it is
- * compared decoded), and an operator may paste an upper-case one. */
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decodes 2 * out_len hex characters at in. Returns 0 or -EINVAL. */
-static int hex_decode(const char *in, size_t out_len, uint8_t *out)
-{
-	for (size_t i = 0; i < out_len; i++) {
-		int hi = hex_value(in[2 * i]);
-		int lo = hex_value(in[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
-
 int sig_pub_hex(const uint8_t pub[SIG_PUB_LEN], char out[SIG_PUB_HEX_LEN + 1])
 {
 	hex_encode(pub, SIG_PUB_LEN, out);
@@ -157,7 +117,7 @@ int sig_pub_parse_hex(const char *s, uint8_t pub[SIG_PUB_LEN])
 
 	/* strnlen: never look further than one past the expected end. */
 	if (s == NULL || strnlen(s, SIG_PUB_HEX_LEN + 1) != SIG_PUB_HEX_LEN ||
-	    hex_decode(s, SIG_PUB_LEN, tmp) < 0)
+	    hex_decode(s, SIG_PUB_LEN, tmp, true) < 0)
 		return -EINVAL;
 	memcpy(pub, tmp, SIG_PUB_LEN);
 	return 0;
@@ -292,7 +252,7 @@ int sig_seed_load(const char *path, uint8_t seed[SIG_SEED_LEN])
 	}
 	if (len < SEED_HEX_LEN || len > SEED_HEX_LEN + 1 ||
 	    (len == SEED_HEX_LEN + 1 && buf[SEED_HEX_LEN] != '\n') ||
-	    hex_decode(buf, SIG_SEED_LEN, seed) < 0) {
+	    hex_decode(buf, SIG_SEED_LEN, seed, true) < 0) {
 		cred_wipe(seed, SIG_SEED_LEN);
 		ret = -EINVAL;
 	}

@@ -1,7 +1,7 @@
 /* libFuzzer target for proto/cert: the decoder every supernode and peer
  * applies to certificates from the network. Build:
  *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. proto/cert.c \
- *         proto/sig.c proto/cred.c tests/fuzz/cert_fuzz.c -lcrypto
+ *         proto/sig.c proto/cred.c proto/hex.c tests/fuzz/cert_fuzz.c -lcrypto
  * Crashes, sanitizer reports and the invariants asserted below are bugs. */
 #include <errno.h>
 #include <stdint.h>

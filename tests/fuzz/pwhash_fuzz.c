@@ -2,7 +2,7 @@
  * applies to every stored hash string (a database file is input too: it
  * may be damaged, or written by someone else). Build:
  *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
- *         src/login/pwhash.c proto/cred.c proto/addr.c \
+ *         src/login/pwhash.c proto/cred.c proto/hex.c proto/addr.c \
  *         tests/fuzz/pwhash_fuzz.c -lcrypto
  * Crashes, sanitizer reports and the invariants asserted below are bugs.
  * libFuzzer hands over exactly size bytes with no NUL after them, so
