@@ -805,25 +805,45 @@ void relay_from_peer(struct worker *w, struct alloc *a, uint16_t bid, uint8_t *p
 
 /* ---- RFC 6062 messages the links send ----------------------------------- */
 
+/* A TX slot for a message to allocation a's control connection; NULL
+ * when there is no open one or no slot (counted). */
+static uint8_t *control_begin(struct worker *w, const struct alloc *a, struct conn **c,
+			      struct buf_ref *ref)
+{
+	uint8_t *buf;
+
+	if (a->transport != IPPROTO_TCP || a->via >= w->n_conns)
+		return NULL;
+	*c = &w->conns[a->via];
+	if ((*c)->state != CONN_OPEN)
+		return NULL;
+	*ref = (struct buf_ref){ .kind = REF_TX };
+	buf = worker_tx_get(w, &ref->id);
+	if (!buf)
+		metrics_inc(w->m, M_DROP_NO_TX_BUFFER);
+	return buf;
+}
+
+/* Queues the message of len bytes (or gives the slot back on -1). */
+static void control_send(struct worker *w, struct conn *c, uint8_t *buf, int len,
+			 struct buf_ref ref)
+{
+	if (len < 0)
+		worker_ref_release(w, ref);
+	else
+		tcp_send(w, c, buf, (uint32_t)len, ref);
+}
+
 void relay_connect_answer(struct worker *w, struct alloc *a, const uint8_t txid[STUN_TXID_LEN],
 			  bool sha256, bool fingerprint, int code, uint32_t id)
 {
-	struct buf_ref ref = { .kind = REF_TX };
 	struct stun_builder b;
+	struct buf_ref ref;
 	struct conn *c;
-	uint8_t *buf;
-	int len;
+	uint8_t *buf = control_begin(w, a, &c, &ref);
 
-	if (a->transport != IPPROTO_TCP || a->via >= w->n_conns)
+	if (!buf)
 		return;
-	c = &w->conns[a->via];
-	if (c->state != CONN_OPEN)
-		return;
-	buf = worker_tx_get(w, &ref.id);
-	if (!buf) {
-		metrics_inc(w->m, M_DROP_NO_TX_BUFFER);
-		return;
-	}
 	stun_build(&b, buf, WORKER_TX_SLOT, TURN_CONNECT, code ? STUN_ERROR : STUN_SUCCESS, txid);
 	if (code) {
 		metrics_inc(w->m, M_ERROR_RESPONSES);
@@ -831,44 +851,25 @@ void relay_connect_answer(struct worker *w, struct alloc *a, const uint8_t txid[
 	} else {
 		stun_put_u32(&b, STUN_ATTR_CONNECTION_ID, id);
 	}
-	len = message_finish(w, &b, a->key, sha256, fingerprint);
-	if (len < 0) {
-		worker_ref_release(w, ref);
-		return;
-	}
-	tcp_send(w, c, buf, (uint32_t)len, ref);
+	control_send(w, c, buf, message_finish(w, &b, a->key, sha256, fingerprint), ref);
 }
 
 void relay_connection_attempt(struct worker *w, struct alloc *a, uint32_t id,
 			      const union addr *peer)
 {
-	struct buf_ref ref = { .kind = REF_TX };
 	uint8_t txid[STUN_TXID_LEN];
 	struct stun_builder b;
+	struct buf_ref ref;
 	struct conn *c;
-	uint8_t *buf;
-	int len;
+	uint8_t *buf = control_begin(w, a, &c, &ref);
 
-	if (a->transport != IPPROTO_TCP || a->via >= w->n_conns)
+	if (!buf)
 		return;
-	c = &w->conns[a->via];
-	if (c->state != CONN_OPEN)
-		return;
-	buf = worker_tx_get(w, &ref.id);
-	if (!buf) {
-		metrics_inc(w->m, M_DROP_NO_TX_BUFFER);
-		return;
-	}
 	random_txid(w, txid);
 	stun_build(&b, buf, WORKER_TX_SLOT, TURN_CONNECTION_ATTEMPT, STUN_INDICATION, txid);
 	stun_put_u32(&b, STUN_ATTR_CONNECTION_ID, id);
 	stun_put_addr(&b, STUN_ATTR_XOR_PEER_ADDRESS, peer, true);
 	/* Indications carry no integrity under long-term credentials
 	 * (RFC 8656 §5). */
-	len = message_finish(w, &b, NULL, false, true);
-	if (len < 0) {
-		worker_ref_release(w, ref);
-		return;
-	}
-	tcp_send(w, c, buf, (uint32_t)len, ref);
+	control_send(w, c, buf, message_finish(w, &b, NULL, false, true), ref);
 }
