@@ -25,6 +25,8 @@ static inline uint32_t link_slot(const struct worker *w, const struct tcplink *L
 	return (uint32_t)(L - w->links);
 }
 
+static const struct tcplink_ops *engine_ops(int engine);
+
 /* ---- pool and relay ports ---------------------------------------------- */
 
 int tcplink_pool_init(struct worker *w, uint32_t cap)
@@ -35,6 +37,7 @@ int tcplink_pool_init(struct worker *w, uint32_t cap)
 	if (!w->links)
 		return -ENOMEM;
 	w->n_links = cap;
+	w->link_ops = engine_ops(w->sn->cfg->tcp_engine);
 	if (w->sn->cfg->tcp_engine == TCPLINK_COPY) {
 		/* Mapped, not touched: a page is paid for when a link first
 		 * uses it. */
@@ -401,12 +404,10 @@ void tcplink_accepted(struct worker *w, struct alloc *a, int fd)
 
 static void dir_pump(struct worker *w, struct tcplink *L, int d);
 
-/* Prepares the engine's resources and makes the sockets non-blocking
- * for splice. */
-static int link_engine_start(struct worker *w, struct tcplink *L)
+/* The splice engines need a pipe per direction and non-blocking sockets
+ * (so a splice after a readiness poll never blocks). */
+static int start_pipes(struct tcplink *L)
 {
-	if (w->sn->cfg->tcp_engine == TCPLINK_COPY)
-		return 0;
 	for (int d = 0; d < 2; d++) {
 		int p[2];
 
@@ -418,6 +419,12 @@ static int link_engine_start(struct worker *w, struct tcplink *L)
 	}
 	if (fcntl(L->peer_fd, F_SETFL, O_NONBLOCK) || fcntl(L->client_fd, F_SETFL, O_NONBLOCK))
 		return -errno;
+	return 0;
+}
+
+static int start_nothing(struct tcplink *L)
+{
+	(void)L;
 	return 0;
 }
 
@@ -454,7 +461,7 @@ int tcplink_bind(struct worker *w, struct tcplink *L, struct conn *c, const uint
 		return ret;
 	}
 	metrics_add(w->m, M_LINK_BYTES_UP, n_early);
-	ret = link_engine_start(w, L);
+	ret = w->link_ops->start(L);
 	if (ret) {
 		log_warn("worker %d: TCP link set-up: %s", w->id, strerror(-ret));
 		tcplink_close(w, L, true);
@@ -498,39 +505,64 @@ static void dir_poll(struct worker *w, struct tcplink *L, int d, int wr)
 
 static void on_xfer(struct worker *w, struct tcplink *L, int d, int wr, int res);
 
-static void dir_xfer(struct worker *w, struct tcplink *L, int d, int wr)
+/* copy: IORING_OP_RECV into the direction's area, IORING_OP_SEND from it. */
+static void xfer_copy(struct worker *w, struct tcplink *L, int d, int wr)
 {
 	struct tcplink_dir *x = &L->dir[d];
-	struct io_uring_sqe *sqe;
-	ssize_t n;
+	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
 
-	if (w->sn->cfg->tcp_engine == TCPLINK_SPLICE) {
-		/* splice(2) itself: io_uring runs every IORING_OP_SPLICE in an
-		 * io-wq thread (REQ_F_FORCE_ASYNC), a thread hop per transfer
-		 * (TCPLINK_URING_SPLICE keeps that path for the bench to
-		 * compare). Called only after a readiness poll, on
-		 * non-blocking descriptors, so it never blocks the worker. */
-		if (wr)
-			n = splice(x->pipe_r, NULL, out_fd(L, d), NULL, x->held, LINK_FLAGS);
-		else
-			n = splice(in_fd(L, d), NULL, x->pipe_w, NULL, TCPLINK_PIPE, LINK_FLAGS);
-		on_xfer(w, L, d, wr, n < 0 ? -errno : (int)n);
-		return;
-	}
-	sqe = uring_sqe(&w->ring);
 	if (!sqe)
 		return;
-	if (w->sn->cfg->tcp_engine == TCPLINK_COPY) {
-		if (wr)
-			io_uring_prep_send(sqe, out_fd(L, d), x->area + x->off, x->held, MSG_NOSIGNAL);
-		else
-			io_uring_prep_recv(sqe, in_fd(L, d), x->area, TCPLINK_AREA, 0);
-	} else if (wr) {
-		io_uring_prep_splice(sqe, x->pipe_r, -1, out_fd(L, d), -1, x->held, LINK_FLAGS);
-	} else {
-		io_uring_prep_splice(sqe, in_fd(L, d), -1, x->pipe_w, -1, TCPLINK_PIPE, LINK_FLAGS);
-	}
+	if (wr)
+		io_uring_prep_send(sqe, out_fd(L, d), x->area + x->off, x->held, MSG_NOSIGNAL);
+	else
+		io_uring_prep_recv(sqe, in_fd(L, d), x->area, TCPLINK_AREA, 0);
 	link_submit(w, L, sqe, OP_LINK_XFER, d, wr);
+}
+
+/* splice: splice(2) itself, called only after a readiness poll on
+ * non-blocking descriptors, so it never blocks the worker. */
+static void xfer_splice(struct worker *w, struct tcplink *L, int d, int wr)
+{
+	struct tcplink_dir *x = &L->dir[d];
+	ssize_t n = wr ? splice(x->pipe_r, NULL, out_fd(L, d), NULL, x->held, LINK_FLAGS)
+		       : splice(in_fd(L, d), NULL, x->pipe_w, NULL, TCPLINK_PIPE, LINK_FLAGS);
+
+	on_xfer(w, L, d, wr, n < 0 ? -errno : (int)n);
+}
+
+/* uring-splice: IORING_OP_SPLICE, which io_uring always runs in an io-wq
+ * thread (REQ_F_FORCE_ASYNC): a thread hop per transfer. */
+static void xfer_uring_splice(struct worker *w, struct tcplink *L, int d, int wr)
+{
+	struct tcplink_dir *x = &L->dir[d];
+	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
+
+	if (!sqe)
+		return;
+	if (wr)
+		io_uring_prep_splice(sqe, x->pipe_r, -1, out_fd(L, d), -1, x->held, LINK_FLAGS);
+	else
+		io_uring_prep_splice(sqe, in_fd(L, d), -1, x->pipe_w, -1, TCPLINK_PIPE, LINK_FLAGS);
+	link_submit(w, L, sqe, OP_LINK_XFER, d, wr);
+}
+
+/* The engines, indexed by enum tcplink_engine; each worker picks its one
+ * at start-up, so no transfer asks which engine it is. */
+static const struct tcplink_ops engines[] = {
+	[TCPLINK_SPLICE] = { start_pipes, xfer_splice, true },
+	[TCPLINK_URING_SPLICE] = { start_pipes, xfer_uring_splice, true },
+	[TCPLINK_COPY] = { start_nothing, xfer_copy, false },
+};
+
+static const struct tcplink_ops *engine_ops(int engine)
+{
+	return &engines[engine];
+}
+
+static void dir_xfer(struct worker *w, struct tcplink *L, int d, int wr)
+{
+	w->link_ops->xfer(w, L, d, wr);
 }
 
 static void link_maybe_done(struct worker *w, struct tcplink *L)
@@ -540,8 +572,9 @@ static void link_maybe_done(struct worker *w, struct tcplink *L)
 }
 
 /* Starts what direction d can do next: write what it holds, else read
- * (the copy engine reads at once; splice waits for readiness so no io-wq
- * thread ever sleeps on an idle socket), else pass an end of stream on. */
+ * (copy reads at once; the splice engines wait for readiness first, so
+ * no io-wq thread ever sleeps on an idle socket), else pass an end of
+ * stream on. */
 static void dir_pump(struct worker *w, struct tcplink *L, int d)
 {
 	struct tcplink_dir *x = &L->dir[d];
@@ -553,10 +586,10 @@ static void dir_pump(struct worker *w, struct tcplink *L, int d)
 		dir_xfer(w, L, d, 1);
 	} else if (!x->eof) {
 		x->reading = true;
-		if (w->sn->cfg->tcp_engine == TCPLINK_COPY)
-			dir_xfer(w, L, d, 0);
-		else
+		if (w->link_ops->poll_first)
 			dir_poll(w, L, d, 0);
+		else
+			dir_xfer(w, L, d, 0);
 	} else if (!x->shut) {
 		shutdown(out_fd(L, d), SHUT_WR);
 		x->shut = true;

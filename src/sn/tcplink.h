@@ -112,6 +112,15 @@ struct tcp_handover {
 
 struct worker;
 struct alloc;
+
+/* A forwarding engine (--tcp-forward), chosen once per worker. */
+struct tcplink_ops {
+	int (*start)(struct tcplink *L);  /* its resources for a new link; 0 or -errno */
+	/* Starts a read (wr 0) or a write (wr 1) of direction d; its result
+	 * reaches on_xfer, now or from a completion. */
+	void (*xfer)(struct worker *w, struct tcplink *L, int d, int wr);
+	bool poll_first;                  /* reads wait for readiness first */
+};
 struct conn;
 struct io_uring_cqe;
 

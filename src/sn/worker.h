@@ -174,6 +174,7 @@ struct worker {
 	uint32_t conn_fresh;             /* connection slots from here on never used */
 	struct tcplink *links;           /* RFC 6062 peer connections (tcplink.c) */
 	uint8_t *link_areas;             /* copy engine: two areas per link */
+	const struct tcplink_ops *link_ops; /* the forwarding engine (tcplink.c) */
 	uint32_t n_links, link_free, link_fresh, links_open, link_cursor;
 	uint64_t link_held;              /* bytes links read and have not yet written */
 	_Atomic(struct tcp_handover *) inbox; /* connections handed to this worker */
