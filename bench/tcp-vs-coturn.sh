@@ -58,7 +58,6 @@ for size in $SIZES; do
 			read -r setup dur recv loss p99 < <(jq -r \
 				'[.setup_s, .duration_s, .received, .loss_pct, .latency_us.p99] | @tsv' "$OUT/load.json")
 			cpu=$(cpu_between "$OUT/cpu.samples" "$t0" "$setup" "$dur")
-			cpu=${cpu%.*}
 			frames=$((2 * recv))
 			per=$(awk -v c="$cpu" -v f="$frames" 'BEGIN { if (f > 0) printf "%.3f", c / f / 1000; else print "null" }')
 			kib=$(awk -v c="$cpu" -v f="$frames" -v s="$size" 'BEGIN { if (f > 0) printf "%.3f", c / (f * s / 1024) / 1000; else print "null" }')

@@ -92,11 +92,29 @@ static void update_view(struct overlay *o)
 	pthread_mutex_unlock(&o->lock);
 }
 
+/* Hands the datagrams waiting on the socket (a batch at most) to the
+ * membership protocol. */
+static void receive_batch(struct overlay *o, uint64_t now)
+{
+	uint8_t buf[2048];
+
+	for (int k = 0; k < RECV_BATCH; k++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		union addr from;
+		ssize_t n = recvfrom(o->fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
+
+		if (n < 0)
+			break;
+		if (!addr_from_sockaddr((struct sockaddr *)&ss, sl, &from))
+			swim_receive(o->swim, now, &from, buf, (size_t)n);
+	}
+}
+
 static void *thread_main(void *arg)
 {
 	struct overlay *o = arg;
 	uint64_t now = clock_mono_ms(), next = now;
-	uint8_t buf[2048];
 
 	for (int i = 0; i < o->cfg.n_peers; i++)
 		swim_join(o->swim, &o->cfg.peers[i], now);
@@ -109,21 +127,8 @@ static void *thread_main(void *arg)
 		now = clock_mono_ms();
 		if (p[1].revents)
 			break;
-		if (p[0].revents & POLLIN) {
-			for (int k = 0; k < RECV_BATCH; k++) {
-				struct sockaddr_storage ss;
-				socklen_t sl = sizeof(ss);
-				union addr from;
-				ssize_t n = recvfrom(o->fd, buf, sizeof(buf), MSG_DONTWAIT,
-						     (struct sockaddr *)&ss, &sl);
-
-				if (n < 0)
-					break;
-				if (addr_from_sockaddr((struct sockaddr *)&ss, sl, &from))
-					continue;
-				swim_receive(o->swim, now, &from, buf, (size_t)n);
-			}
-		}
+		if (p[0].revents & POLLIN)
+			receive_batch(o, now);
 		if (now >= next)
 			next = swim_tick(o->swim, now);
 		update_view(o);
@@ -134,16 +139,10 @@ static void *thread_main(void *arg)
 	swim_leave(o->swim, now);
 	for (uint64_t end = now + o->period_ms; now < end; now = clock_mono_ms()) {
 		struct pollfd p = { .fd = o->fd, .events = POLLIN };
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		union addr from;
-		ssize_t n;
 
 		if (poll(&p, 1, (int)(end - now)) <= 0)
 			break;
-		n = recvfrom(o->fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
-		if (n >= 0 && !addr_from_sockaddr((struct sockaddr *)&ss, sl, &from))
-			swim_receive(o->swim, now, &from, buf, (size_t)n);
+		receive_batch(o, now);
 	}
 	update_view(o);
 	return NULL;
